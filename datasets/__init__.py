@@ -1,0 +1,1 @@
+"""Bundled data sets of sciml (installed as the package ``sciml._bundled``)."""

@@ -1,0 +1,26 @@
+"""sciml: scientific machine learning for computational chemistry and evolutionary biology.
+
+Submodules (imported lazily, so ``import sciml`` stays fast):
+
+- :mod:`sciml.potentials` -- E(3)-equivariant neural potentials (e3nn + torch) and an ASE calculator.
+- :mod:`sciml.gp` -- Gaussian-process energy surfaces trained on energies and forces (gpytorch).
+- :mod:`sciml.selection` -- Lande--Arnold selection-gradient analysis on pandas data.
+- :mod:`sciml.motifs` -- RNNs trained by BPTT and network-motif analysis of their weights.
+- :mod:`sciml.atoms`, :mod:`sciml.datasets` -- atomic data I/O and bundled data sets.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+_SUBMODULES = {"potentials", "gp", "selection", "motifs", "atoms", "datasets", "workflows", "cluster"}
+
+__all__ = ["__version__", *sorted(_SUBMODULES)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"sciml.{name}")
+    raise AttributeError(f"module 'sciml' has no attribute {name!r}")

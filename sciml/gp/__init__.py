@@ -1,0 +1,1 @@
+"""Gaussian-process potential energy surfaces trained on energies and forces (gpytorch)."""

@@ -1,0 +1,1 @@
+"""Recurrent networks trained by BPTT and network-motif analysis of their weights."""

@@ -1,0 +1,1 @@
+"""Lande--Arnold selection-gradient analysis on pandas data."""
