@@ -32,6 +32,9 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     if "b" in mode:
         encoding = None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
     try:
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh

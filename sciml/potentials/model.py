@@ -1,0 +1,237 @@
+"""E(3)-equivariant message-passing potential (NequIP-style, built on e3nn).
+
+Data flow for one batch (see :class:`EquivariantPotential`):
+
+1. element embedding: species -> ``C x 0e`` node features;
+2. edges: vectors ``r_ij``, spherical harmonics ``Y_lm(r_ij/|r_ij|)`` for ``l <= lmax`` and a
+   Bessel radial basis times a smooth polynomial cutoff envelope;
+3. ``num_layers`` interaction blocks: linear -> equivariant tensor product of neighbour
+   features with ``Y(r_ij)`` (channel-wise "uvu" paths, weights from a radial MLP of the
+   Bessel basis, multiplied by the envelope) -> sum over neighbours / sqrt(avg. neighbours)
+   -> linear + species-dependent self-connection -> gated nonlinearity. Hidden features are
+   ``C x 0e + C x 1o + C x 2e + ...`` up to ``lmax``; the last block only produces scalars
+   (the readout needs nothing else, which saves a third of the work);
+4. invariant readout (MLP on the scalars) -> per-atom energy
+   ``E_i = scale * y_i + shift + E0[Z_i]`` summed per structure.
+
+``E0`` (per-element reference energies) are fitted by least squares on the training set,
+``scale`` is the RMS of the training forces and ``shift`` the mean residual energy per atom
+(see :func:`sciml.potentials.train.fit_statistics`), so training starts near the right
+energies. Units: Å, eV.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from e3nn import o3
+from e3nn.nn import FullyConnectedNet, Gate
+from torch import nn
+
+from .radial import BesselBasis, PolynomialCutoff
+
+
+@dataclass
+class ModelConfig:
+    """Hyperparameters of :class:`EquivariantPotential` (all stored in saved model files).
+
+    species : atomic numbers the model knows, in embedding order
+    cutoff : neighbour cutoff radius (Å); default 5.0
+    num_channels : multiplicity C of every irrep in the hidden features; default 32
+    num_layers : interaction blocks (>= 2); default 2
+    lmax : largest spherical-harmonic order of edge and hidden features; default 2
+    num_basis : Bessel basis functions; default 8
+    cutoff_p : order of the polynomial cutoff envelope; default 6
+    radial_hidden : width of the radial MLPs (two hidden layers); default 32
+    readout_hidden : width of the readout MLP; default 16
+    """
+
+    species: list = field(default_factory=list)
+    cutoff: float = 5.0
+    num_channels: int = 32
+    num_layers: int = 2
+    lmax: int = 2
+    num_basis: int = 8
+    cutoff_p: int = 6
+    radial_hidden: int = 32
+    readout_hidden: int = 16
+
+    def validate(self) -> "ModelConfig":
+        if not self.species:
+            raise ValueError("ModelConfig.species is empty: give the atomic numbers the model should know")
+        if len(set(self.species)) != len(self.species):
+            raise ValueError(f"ModelConfig.species has duplicates: {self.species}")
+        for name in ("num_channels", "num_layers", "num_basis", "radial_hidden", "readout_hidden"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {v!r}")
+        if self.num_layers < 2:
+            raise ValueError(f"ModelConfig.num_layers must be >= 2, got {self.num_layers}")
+        if not isinstance(self.lmax, int) or not 0 <= self.lmax <= 4:
+            raise ValueError(f"ModelConfig.lmax must be an integer in 0..4, got {self.lmax!r}")
+        if not self.cutoff > 0:
+            raise ValueError(f"ModelConfig.cutoff must be positive, got {self.cutoff!r}")
+        self.species = [int(z) for z in self.species]
+        self.cutoff = float(self.cutoff)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
+    return o3.Irreps([(channels, (l, (-1) ** l)) for l in range(lmax + 1)])
+
+
+class Interaction(nn.Module):
+    """One equivariant interaction block (convolution + self-connection + gate)."""
+
+    def __init__(
+        self,
+        irreps_in: o3.Irreps,
+        irreps_sh: o3.Irreps,
+        irreps_target: o3.Irreps,
+        num_species: int,
+        num_basis: int,
+        radial_hidden: int,
+    ) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        irreps_target = o3.Irreps(irreps_target)
+        scalars = o3.Irreps([(m, ir) for m, ir in irreps_target if ir.l == 0])
+        gated = o3.Irreps([(m, ir) for m, ir in irreps_target if ir.l > 0])
+        gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps("")
+        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+        irreps_pre = self.gate.irreps_in  # what the linear layers must produce
+        self.irreps_out = self.gate.irreps_out
+
+        self.linear_up = o3.Linear(self.irreps_in, self.irreps_in)
+        # channel-wise ("uvu") tensor-product paths from every input irrep and every
+        # spherical harmonic to every output irrep that the block can use
+        wanted = {ir for _, ir in irreps_pre}
+        mid, instr = [], []
+        for i1, (mul, ir1) in enumerate(self.irreps_in):
+            for i2, (_, ir2) in enumerate(irreps_sh):
+                for ir_out in ir1 * ir2:
+                    if ir_out in wanted:
+                        instr.append((i1, i2, len(mid), "uvu", True))
+                        mid.append((mul, ir_out))
+        irreps_mid = o3.Irreps(mid)
+        irreps_mid_sorted, p, _ = irreps_mid.sort()
+        instr = [(a, b, p[c], m, t) for a, b, c, m, t in instr]
+        self.tp = o3.TensorProduct(
+            self.irreps_in, irreps_sh, irreps_mid_sorted, instr, shared_weights=False, internal_weights=False
+        )
+        self.radial = FullyConnectedNet(
+            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
+        )
+        self.linear_down = o3.Linear(irreps_mid_sorted.simplify(), irreps_pre)
+        self.irreps_mid = irreps_mid_sorted
+        self.self_connection = o3.FullyConnectedTensorProduct(
+            self.irreps_in, o3.Irreps(f"{num_species}x0e"), irreps_pre
+        )
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        onehot: torch.Tensor,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+        centre: torch.Tensor,
+        neighbour: torch.Tensor,
+        norm: float,
+    ) -> torch.Tensor:
+        sc = self.self_connection(h, onehot)
+        x = self.linear_up(h)
+        w = self.radial(basis) * envelope.unsqueeze(-1)
+        msg = self.tp(x[neighbour], sh, w)
+        agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
+        agg.index_add_(0, centre, msg)
+        x = self.linear_down(agg * norm)
+        return self.gate(x + sc)
+
+
+class EquivariantPotential(nn.Module):
+    """E(3)-equivariant interatomic potential; ``forward`` returns per-atom energies (eV).
+
+    Build it from a :class:`ModelConfig`; energies, forces and stress come from
+    :func:`sciml.potentials.forces.compute_properties`.
+
+    Example
+    -------
+    >>> import torch
+    >>> from ase.build import molecule
+    >>> from sciml.potentials.graph import atoms_to_graph
+    >>> from sciml.potentials.forces import compute_properties
+    >>> model = EquivariantPotential(ModelConfig(species=[1, 6, 8], num_channels=8)).double()
+    >>> g = atoms_to_graph(molecule("CH3OH"), model.cutoff, model.species)
+    >>> out = compute_properties(model, g)
+    >>> out["forces"].shape
+    torch.Size([6, 3])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.species = list(config.species)
+        self.cutoff = config.cutoff
+        S, C = len(self.species), config.num_channels
+        self.embedding = nn.Embedding(S, C)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+        self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        self.basis = BesselBasis(config.cutoff, config.num_basis)
+        self.envelope = PolynomialCutoff(config.cutoff, config.cutoff_p)
+        hidden = _hidden_irreps(C, config.lmax)
+        layers = []
+        irreps = o3.Irreps(f"{C}x0e")
+        for k in range(config.num_layers):
+            target = hidden if k < config.num_layers - 1 else o3.Irreps(f"{C}x0e")
+            layer = Interaction(irreps, self.irreps_sh, target, S, config.num_basis, config.radial_hidden)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = nn.ModuleList(layers)
+        self.readout = nn.Sequential(
+            nn.Linear(C, config.readout_hidden), nn.SiLU(), nn.Linear(config.readout_hidden, 1)
+        )
+        # statistics (set by fit_statistics before training; saved with the model)
+        self.register_buffer("atomic_energies", torch.zeros(S))
+        self.register_buffer("scale", torch.tensor(1.0))
+        self.register_buffer("shift", torch.tensor(0.0))
+        self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.atomic_energies.dtype
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        shifts: torch.Tensor,
+        cell: torch.Tensor,
+        batch: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-atom energies (N,) in eV for the given (possibly strained) geometry."""
+        centre, neighbour = edge_index[0], edge_index[1]
+        vec = positions[neighbour] - positions[centre]
+        if shifts.numel() and bool(shifts.any()):
+            vec = vec + torch.einsum("ek,ekl->el", shifts, cell[batch[centre]])
+        r = torch.linalg.norm(vec, dim=-1)
+        sh = self.sh(vec)
+        basis = self.basis(r)
+        env = self.envelope(r)
+        onehot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
+        h = self.embedding(species)
+        norm = float(self.avg_num_neighbors) ** -0.5
+        for layer in self.layers:
+            h = layer(h, onehot, sh, basis, env, centre, neighbour, norm)
+        y = self.readout(h).squeeze(-1)
+        return self.scale * y + self.shift + self.atomic_energies[species]
