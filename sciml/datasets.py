@@ -251,7 +251,11 @@ def generate_pes(
     md_atoms.set_constraint(FixCom())  # remove centre-of-mass drift (ASE's recommended Langevin setup)
     calc = make_calculator(calculator, md_atoms)
     md_atoms.calc = calc
-    MaxwellBoltzmannDistribution(md_atoms, temperature_K=temperature_K, rng=rng)
+    try:  # ASE >= 3.29
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # older ASE
+        thermalize_momenta = MaxwellBoltzmannDistribution
+    thermalize_momenta(md_atoms, temperature_K=temperature_K, rng=rng)
     Stationary(md_atoms)
     if not periodic:
         ZeroRotation(md_atoms)

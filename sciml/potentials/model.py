@@ -102,7 +102,9 @@ class Interaction(nn.Module):
         scalars = o3.Irreps([(m, ir) for m, ir in irreps_target if ir.l == 0])
         gated = o3.Irreps([(m, ir) for m, ir in irreps_target if ir.l > 0])
         gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps("")
-        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+        self.gate = Gate(
+            scalars, [torch.nn.functional.silu], gates, [torch.sigmoid] if gated.num_irreps else [], gated
+        )
         irreps_pre = self.gate.irreps_in  # what the linear layers must produce
         self.irreps_out = self.gate.irreps_out
 
@@ -235,3 +237,104 @@ class EquivariantPotential(nn.Module):
             h = layer(h, onehot, sh, basis, env, centre, neighbour, norm)
         y = self.readout(h).squeeze(-1)
         return self.scale * y + self.shift + self.atomic_energies[species]
+
+
+# --------------------------------------------------------------------------- saving / loading
+
+FILE_FORMAT = "sciml-potential"
+FILE_FORMAT_VERSION = 1
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def save_model(model: EquivariantPotential, path, metadata: Optional[dict] = None) -> None:
+    """Save ``model`` as a self-contained file (weights, species, cutoff, hyperparameters, dtype, versions).
+
+    Example
+    -------
+    >>> save_model(model, "model.pt")  # doctest: +SKIP
+    """
+    import e3nn
+
+    from .._io import atomic_torch_save
+    from .._version import __version__
+
+    dtype = {v: k for k, v in _DTYPES.items()}[model.dtype]
+    payload = {
+        "format": FILE_FORMAT,
+        "format_version": FILE_FORMAT_VERSION,
+        "sciml_version": __version__,
+        "torch_version": torch.__version__,
+        "e3nn_version": e3nn.__version__,
+        "model_class": "EquivariantPotential",
+        "model_config": model.config.to_dict(),
+        "species": list(model.species),
+        "cutoff": float(model.cutoff),
+        "dtype": dtype,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(metadata or {}),
+    }
+    atomic_torch_save(payload, path)
+
+
+def load_model(
+    path, device: Optional[str | torch.device] = None, dtype: Optional[str | torch.dtype] = None
+) -> EquivariantPotential:
+    """Load a model file written by :func:`save_model` (no training config needed).
+
+    ``dtype`` ("float64"/"float32") overrides the stored precision. Raises ``ValueError``
+    naming the problem when the file is not a sciml potential or is incompatible with this
+    version of sciml.
+
+    Example
+    -------
+    >>> model = load_model("model.pt", device="cpu")  # doctest: +SKIP
+    """
+    from pathlib import Path
+
+    from .._version import __version__
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"model file {str(path)!r} could not be read as a torch file: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+        kind = "a training checkpoint" if isinstance(payload, dict) and payload.get("format") == "sciml-checkpoint" else "not a sciml potential file"
+        raise ValueError(f"model file {str(path)!r} is {kind} (expected format {FILE_FORMAT!r})")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FILE_FORMAT_VERSION:
+        raise ValueError(
+            f"model file {str(path)!r} has format version {version!r}, written by sciml "
+            f"{payload.get('sciml_version')}; this sciml ({__version__}) reads versions <= {FILE_FORMAT_VERSION}: upgrade sciml"
+        )
+    for key in ("model_config", "species", "cutoff", "dtype", "state_dict"):
+        if key not in payload:
+            raise ValueError(f"model file {str(path)!r} is missing the field {key!r}")
+    try:
+        config = ModelConfig(**payload["model_config"])
+    except TypeError as exc:
+        raise ValueError(f"model file {str(path)!r} has hyperparameters this sciml does not know: {exc}") from exc
+    if list(config.species) != list(payload["species"]) or float(config.cutoff) != float(payload["cutoff"]):
+        raise ValueError(f"model file {str(path)!r} is inconsistent: species/cutoff differ from its hyperparameters")
+    model = EquivariantPotential(config)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"model file {str(path)!r} does not match the architecture of this sciml version ({__version__}); "
+            f"it was written by sciml {payload.get('sciml_version')}: {str(exc)[:300]}"
+        ) from exc
+    if dtype is None:
+        dtype = payload["dtype"]
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        dtype = _DTYPES[dtype]
+    from .._runtime import resolve_device
+
+    model = model.to(device=resolve_device(device), dtype=dtype)
+    model.eval()
+    model.metadata = dict(payload.get("metadata", {}))
+    return model
