@@ -1,0 +1,45 @@
+# sciml: the two commands of the README.
+#   make demo   -- install, then run the end-to-end demo (report in demo-report/)
+#   make test   -- install (with test extras and a local Slurm for the cluster tests), then pytest
+#
+# Installs into the active Python environment (activate your venv/conda env first).
+# torch: an installed torch (CPU or CUDA) is reused. Without one, TORCH_SPEC is installed;
+# on CPU-only machines point pip at a CPU build, e.g.
+#   make demo TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+TORCH_SPEC ?= torch==2.13.0
+PIP_TORCH_ARGS ?=
+DEMO_OUT ?= demo-report
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install install-torch install-slurm demo test
+
+install-torch:
+	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
+	  echo "reusing installed torch $$($(PYTHON) -c 'import torch; print(torch.__version__)')"; \
+	else \
+	  echo "installing $(TORCH_SPEC)"; $(PIP) install $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"; \
+	fi
+
+install: install-torch
+	$(PIP) install -e ".[test]"
+
+# A single-node Slurm for the cluster tests (Debian/Ubuntu, as root). Best effort: without it
+# the Slurm tests are skipped with a message; everything else runs.
+install-slurm:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then \
+	  echo "slurm already installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmd slurmctld slurm-client munge >/dev/null) \
+	    && echo "installed slurm" || echo "WARNING: could not install slurm; Slurm tests will be skipped"; \
+	else \
+	  echo "WARNING: slurm not installed (needs root + apt-get); Slurm tests will be skipped"; \
+	fi
+
+demo: install
+	$(PYTHON) -m sciml demo --out $(DEMO_OUT)
+
+test: install install-slurm
+	@$(PYTHON) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
