@@ -2,28 +2,31 @@
 #   make demo   -- install, then run the end-to-end demo (report in demo-report/)
 #   make test   -- install (with test extras and a local Slurm for the cluster tests), then pytest
 #
-# Installs into the active Python environment (activate your venv/conda env first).
-# torch: an installed torch (CPU or CUDA) is reused. Without one, TORCH_SPEC is installed;
-# on CPU-only machines point pip at a CPU build, e.g.
-#   make demo TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# Installs into a virtual environment $(VENV) (default .venv) made from $(PYTHON) with
+# --system-site-packages, so packages already installed for that Python -- torch above all,
+# CPU or CUDA -- are reused, not downloaded again. Without any torch, TORCH_SPEC is installed;
+# on CPU-only machines that only see PyPI, add the CPU index to avoid GBs of CUDA wheels:
+#   make demo PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
-PIP := $(PYTHON) -m pip
+VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 DEMO_OUT ?= demo-report
 PYTEST_ARGS ?= -n 2
+VPY := $(VENV)/bin/python
 
-.PHONY: install install-torch install-slurm demo test
+.PHONY: install install-slurm demo test
 
-install-torch:
-	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
-	  echo "reusing installed torch $$($(PYTHON) -c 'import torch; print(torch.__version__)')"; \
+$(VPY):
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+
+install: $(VPY)
+	@if $(VPY) -c "import torch" 2>/dev/null; then \
+	  echo "reusing installed torch $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
 	else \
-	  echo "installing $(TORCH_SPEC)"; $(PIP) install $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"; \
+	  echo "installing $(TORCH_SPEC)"; $(VPY) -m pip install $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"; \
 	fi
-
-install: install-torch
-	$(PIP) install -e ".[test]"
+	$(VPY) -m pip install -q -e ".[test]"
 
 # A single-node Slurm for the cluster tests (Debian/Ubuntu, as root). Best effort: without it
 # the Slurm tests are skipped with a message; everything else runs.
@@ -38,8 +41,8 @@ install-slurm:
 	fi
 
 demo: install
-	$(PYTHON) -m sciml demo --out $(DEMO_OUT)
+	$(VPY) -m sciml demo --out $(DEMO_OUT)
 
 test: install install-slurm
-	@$(PYTHON) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
