@@ -1,0 +1,1 @@
+"""Tiny test-only workflows for the engine tests (importable as ``toyflows.<name>``)."""
