@@ -1,0 +1,193 @@
+"""Measurement helpers shared by the baseline and side-by-side benchmark scripts.
+
+Only numpy, ASE and the standard library are used here, so the same module runs
+under the system interpreter (sciml side) and inside the baseline virtual
+environments (``/work/venvs/mace``, ``/work/venvs/sgdml``). Every measurement
+function takes an ASE calculator, so sciml and the baseline are timed by
+exactly the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+# Liquid ethanol has ~97 A^3 per molecule; 5.0 A spacing (125 A^3/molecule,
+# ~0.61 g/cm^3) leaves room for random orientations without overlaps.
+BOX_SPACING_A = 5.0
+
+
+def loadavg() -> str:
+    """The three load averages from /proc/loadavg (e.g. '1.93 1.80 1.75')."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:  # non-Linux
+        return "n/a"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MiB), from getrusage."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """Run ``fn`` and return (its result, {seconds, loadavg_before, loadavg_after})."""
+    before = loadavg()
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    return out, {"seconds": dt, "loadavg_before": before, "loadavg_after": loadavg()}
+
+
+def ethanol():
+    """One ethanol molecule (ASE's g2 geometry), not periodic."""
+    from ase.build import molecule
+
+    at = molecule("CH3CH2OH")
+    at.center(vacuum=5.0)
+    return at
+
+
+def ethanol_box(n_per_side: int, spacing: float = BOX_SPACING_A, seed: int = 0, min_dist: float = 1.8):
+    """Periodic cubic box of ``n_per_side**3`` randomly oriented ethanol molecules on a grid.
+
+    Molecules are re-rotated until every intermolecular distance (including
+    periodic images) is at least ``min_dist`` Å. Deterministic for a given seed.
+    """
+    from ase import Atoms
+    from ase.build import molecule
+    from ase.geometry import get_distances
+
+    rng = np.random.default_rng(seed)
+    mol = molecule("CH3CH2OH")
+    mol.positions -= mol.get_center_of_mass()
+    L = n_per_side * spacing
+    cell = np.eye(3) * L
+    box = Atoms(cell=cell, pbc=True)
+    for i in range(n_per_side):
+        for j in range(n_per_side):
+            for k in range(n_per_side):
+                centre = (np.array([i, j, k]) + 0.5) * spacing
+                for _attempt in range(200):
+                    m = mol.copy()
+                    q = rng.normal(size=4)
+                    q /= np.linalg.norm(q)
+                    a, b, c, d = q
+                    R = np.array(
+                        [
+                            [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                            [2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)],
+                            [2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d],
+                        ]
+                    )
+                    m.positions = m.positions @ R.T + centre
+                    if len(box) == 0:
+                        break
+                    _, dist = get_distances(m.positions, box.positions, cell=cell, pbc=True)
+                    if dist.min() >= min_dist:
+                        break
+                else:  # pragma: no cover - geometry is generous
+                    raise RuntimeError("could not place ethanol without overlap")
+                box += m
+    return box
+
+
+def md_throughput(calc, atoms, steps: int, warmup: int = 5, dt_fs: float = 0.5, temperature_K: float = 300.0, seed: int = 0) -> dict[str, Any]:
+    """Velocity-Verlet NVE steps per second with ``calc`` (one force call per step)."""
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    at = atoms.copy()
+    at.calc = calc
+    MaxwellBoltzmannDistribution(at, temperature_K=temperature_K, rng=np.random.default_rng(seed))
+    dyn = VelocityVerlet(at, dt_fs * units.fs)
+    dyn.run(warmup)
+    e0 = at.get_total_energy()
+    _, m = measure(lambda: dyn.run(steps))
+    e1 = at.get_total_energy()
+    return {
+        "n_atoms": len(at),
+        "steps": steps,
+        "steps_per_s": steps / m["seconds"],
+        "ms_per_step": 1e3 * m["seconds"] / steps,
+        "total_energy_change_eV": float(e1 - e0),
+        **m,
+    }
+
+
+def eval_scaling(calc, ns_per_side=(2, 3, 4, 5, 6), repeats: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Median wall time of one energy+forces evaluation for growing periodic ethanol boxes."""
+    rows = []
+    rng = np.random.default_rng(seed)
+    systems = [("ethanol (isolated)", ethanol())] + [
+        (f"{n ** 3} ethanol (periodic)", ethanol_box(n, seed=seed)) for n in ns_per_side
+    ]
+    for label, at0 in systems:
+        at = at0.copy()
+        at.calc = calc
+        at.get_forces()  # warm-up (allocations, neighbour-list setup)
+        times = []
+        before = loadavg()
+        for _ in range(repeats):
+            at.positions = at0.positions + rng.normal(scale=1e-3, size=at0.positions.shape)
+            t0 = time.perf_counter()
+            at.get_potential_energy()
+            at.get_forces()
+            times.append(time.perf_counter() - t0)
+        t = statistics.median(times)
+        rows.append(
+            {
+                "system": label,
+                "n_atoms": len(at),
+                "seconds": t,
+                "us_per_atom": 1e6 * t / len(at),
+                "loadavg_before": before,
+                "loadavg_after": loadavg(),
+            }
+        )
+    return rows
+
+
+def errors(pred_E, pred_F, ref_E, ref_F, n_atoms) -> dict[str, float]:
+    """Energy/force errors in meV and meV/Å, with the same keys as ``sciml potential eval --json``."""
+    pred_E = np.asarray(pred_E, float)
+    ref_E = np.asarray(ref_E, float)
+    dE = pred_E - ref_E
+    dF = np.concatenate([np.asarray(p, float).ravel() - np.asarray(r, float).ravel() for p, r in zip(pred_F, ref_F)])
+    return {
+        "n_structures": int(len(ref_E)),
+        "energy_mae_meV": float(1e3 * np.mean(np.abs(dE))),
+        "energy_rmse_meV": float(1e3 * np.sqrt(np.mean(dE**2))),
+        "energy_mae_meV_per_atom": float(1e3 * np.mean(np.abs(dE) / np.asarray(n_atoms, float))),
+        "forces_mae_meV_per_A": float(1e3 * np.mean(np.abs(dF))),
+        "forces_rmse_meV_per_A": float(1e3 * np.sqrt(np.mean(dF**2))),
+    }
+
+
+def write_json(path: str | Path | None, obj: dict) -> None:
+    """Print ``obj`` as JSON and, if ``path`` is given, write it atomically (``sciml._io``)."""
+    text = json.dumps(obj, indent=2, default=float)
+    print(text)
+    if path:
+        from sciml._io import atomic_write_text
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text + "\n")
