@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class Config:
     die_values: list[int] = field(default_factory=list)
     gpu: bool = False
     label: str = "squares"
+    sleep_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.power < 0:
@@ -36,23 +38,26 @@ def demo_config() -> Config:
 
 
 def power_job(x: int, power: int, scale: float, fail: bool, fail_marker: str | None, die: bool,
-              workdir: Path) -> dict:
+              workdir: Path, sleep_s: float = 0.0) -> dict:
     with open(workdir / "calls.txt", "a") as fh:  # counts executions (idempotency tests)
         fh.write(f"{os.getpid()}\n")
     print(f"computing {x}**{power}")
+    time.sleep(sleep_s)
     if die:
         os.kill(os.getpid(), signal.SIGKILL)
     if fail and (fail_marker is None or Path(fail_marker).exists()):
         raise RuntimeError(f"job for x={x} failed on purpose")
     (workdir / "model.txt").write_text(f"{x}\n")
     return {"x": x, "y": scale * x**power, "host": socket.gethostname(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "gpus": os.environ.get("SLURM_GPUS_ON_NODE")}
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "gpus": os.environ.get("SLURM_GPUS_ON_NODE"),
+            "slurm_array": "{}_{}".format(os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID"))}
 
 
 def plan(cfg: Config) -> list[Job]:
     return [
         Job(f"x{v}", power_job, {"x": v, "power": cfg.power, "scale": cfg.scale, "fail": v in cfg.fail_values,
-                                 "fail_marker": cfg.fail_marker, "die": v in cfg.die_values}, gpu=cfg.gpu)
+                                 "fail_marker": cfg.fail_marker, "die": v in cfg.die_values, **({"sleep_s": cfg.sleep_s} if cfg.sleep_s else {})},
+            gpu=cfg.gpu)
         for v in cfg.values
     ]
 

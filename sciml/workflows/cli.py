@@ -1,0 +1,217 @@
+"""``sciml workflow run|list|config|status`` and ``sciml demo``.
+
+Only light imports here (typer, yaml); workflow modules and torch load inside the commands.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+__all__ = ["register", "script_main", "apply_overrides"]
+
+
+def apply_overrides(data: dict, assignments: List[str]) -> dict:
+    """Apply ``key.path=value`` assignments (values parsed as YAML) to a nested dict, in place.
+
+    >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
+    {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
+    """
+    import yaml
+
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ValueError(f"--set {item!r}: empty key component")
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    return data
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path] = None, dry_run: bool = False,
+               workers: Optional[int] = None, wait: bool = True, force: bool = False,
+               overrides: Optional[List[str]] = None) -> int:
+    """Validate and run a YAML run configuration; print progress; return the exit code (0 ok, 1 failed, 2 bad config)."""
+    from .config import load_run_config, load_yaml
+    from .engine import run_spec
+
+    try:
+        data = load_yaml(config)
+        if overrides:
+            if not isinstance(data, dict):
+                raise ValueError(f"{config}: expected a mapping")
+            apply_overrides(data, overrides)
+        if workers is not None:
+            data = dict(data)
+            data.setdefault("executor", {})
+            data["executor"] = {**(data["executor"] or {}), "workers": workers}
+        spec = load_run_config(data, executor=executor, out=out)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        return 2
+    res = run_spec(spec, dry_run=dry_run, wait=wait, force=force, echo=typer.echo)
+    if dry_run:
+        return 0
+    if any(j.state == "submitted" for j in res.jobs.values()) and not res.failed:
+        return 0
+    return 0 if res.ok else 1
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``workflow`` (run, list, config, status) and ``demo`` to the root ``sciml`` app."""
+    wf = typer.Typer(help="Run end-to-end workflows locally or on a Slurm cluster (through submitit).",
+                     no_args_is_help=True)
+
+    @wf.command("run")
+    def run_cmd(
+        config: Path = typer.Argument(..., help="YAML run configuration (workflow, out, executor, config)."),
+        executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local or slurm (overrides the YAML)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (overrides the YAML)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the jobs and resources; run nothing."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Local executor: worker processes."),
+        wait: bool = typer.Option(True, "--wait/--no-wait", help="Slurm: wait for the jobs (default) or submit and return."),
+        force: bool = typer.Option(False, "--force", help="Run all jobs again, ignoring existing results."),
+        set_: List[str] = typer.Option([], "--set", help="Override a value: config.n_seeds=3, executor.partition=gpu."),
+    ) -> None:
+        """Run a workflow from a YAML file. Jobs with results in the output folder are skipped, so running
+        the same command again resumes, and resubmits only failed jobs."""
+        if executor is not None and executor not in ("local", "slurm"):
+            _fail(f"--executor: expected 'local' or 'slurm', got {executor!r}")
+        code = run_config(config, executor, out, dry_run, workers, wait, force, set_)
+        raise typer.Exit(code)
+
+    @wf.command("list")
+    def list_cmd() -> None:
+        """List the shipped workflows (and whether each is installed)."""
+        from .engine import WORKFLOWS, available_workflows, load_workflow
+
+        have = set(available_workflows())
+        for name in WORKFLOWS:
+            if name not in have:
+                typer.echo(f"{name:20s} (not installed)")
+                continue
+            mod = load_workflow(name)
+            doc = (mod.__doc__ or "").strip().splitlines()
+            typer.echo(f"{name:20s} {doc[0] if doc else ''}")
+
+    @wf.command("config")
+    def config_cmd(
+        name: str = typer.Argument(..., help="Workflow name (see `sciml workflow list`)."),
+        demo: bool = typer.Option(False, "--demo", help="Use the tiny demo settings instead of the defaults."),
+        executor: str = typer.Option("local", "--executor", "-e", help="local or slurm executor section."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder to put in the file."),
+    ) -> None:
+        """Print a complete YAML run configuration for a workflow (edit it, then `sciml workflow run`)."""
+        typer.echo(config_template(name, demo=demo, executor=executor, out=out), nl=False)
+
+    @wf.command("status")
+    def status_cmd(out: Path = typer.Argument(..., help="Output folder of a run.")) -> None:
+        """Show the jobs of a run (from run.json and the job folders)."""
+        from .engine import job_state
+
+        index = out / "run.json"
+        if not index.exists():
+            _fail(f"{out}: no run.json (not a workflow output folder, or never run)")
+        data = json.loads(index.read_text())
+        typer.echo(f"workflow {data['workflow']}: ok={data['ok']} finished {data['finished']}")
+        for j in data["jobs"]:
+            live = job_state(out / "jobs" / j["name"])
+            extra = f" [slurm {j['slurm_job_id']}]" if j.get("slurm_job_id") else ""
+            typer.echo(f"  {j['name']:24s} {j['state']:9s} now {live:9s}{extra}"
+                       + (f"  {j['error']}" if j.get("error") else ""))
+        if data.get("report_files"):
+            typer.echo("  report files: " + ", ".join(data["report_files"]))
+
+    app.add_typer(wf, name="workflow")
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(Path("demo-report"), "--out", "-o", help="Report folder."),
+        only: List[str] = typer.Option([], "--only", help="Run only these workflows (repeatable)."),
+        resume: bool = typer.Option(False, "--resume", help="Keep job results of an earlier demo in OUT."),
+        workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes per workflow."),
+    ) -> None:
+        """Run all workflows on tiny settings (a few minutes on a laptop) into one report folder with index.md."""
+        from .demo import run_demo
+
+        res = run_demo(out, only or None, executor={"kind": "local", "workers": workers}, fresh=not resume,
+                       echo=typer.echo)
+        raise typer.Exit(0 if res.ok else 1)
+
+
+def config_template(name: str, *, demo: bool = False, executor: str = "local", out: Optional[Path] = None) -> str:
+    """A complete, commented YAML run configuration for workflow ``name``."""
+    import yaml
+
+    from .config import ExecutorConfig, to_dict
+    from .engine import load_workflow
+
+    mod = load_workflow(name)
+    cfg = mod.demo_config() if demo else mod.Config()
+    short = name.rsplit(".", 1)[-1]
+    ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
+    if executor == "local":
+        ex = {"kind": "local", "workers": 1}
+    doc = (mod.__doc__ or "").strip().splitlines()
+    head = [f"# sciml workflow: {short}" + (f" -- {doc[0]}" if doc else ""),
+            "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
+            f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
+            else f"# Fields of `config` are those of {name}.Config"]
+    body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex, "config": to_dict(cfg)}
+    return "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+def script_main(name: str, default_config: Optional[Path] = None, argv: Optional[List[str]] = None) -> int:
+    """Entry point of the thin ``workflows/<name>.py`` scripts (argparse, then the engine)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=f"workflows/{name}.py",
+                                description=f"Run the {name} workflow (see `sciml workflow run --help`).")
+    p.add_argument("config", nargs="?", type=Path, default=default_config,
+                   help=f"YAML run configuration (default: {default_config})")
+    p.add_argument("--executor", "-e", choices=["local", "slurm"], default=None)
+    p.add_argument("--out", "-o", type=Path, default=None)
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--demo", action="store_true", help="use the tiny demo settings (ignores the config file's config:)")
+    p.add_argument("--workers", "-j", type=int, default=None)
+    p.add_argument("--no-wait", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    a = p.parse_args(argv)
+    if a.config is None:
+        p.error("a config file is required")
+    if a.demo:
+        import tempfile
+
+        import yaml
+
+        from .config import load_yaml, to_dict
+        from .engine import load_workflow
+
+        data = load_yaml(a.config)
+        data["config"] = to_dict(load_workflow(data.get("workflow", name)).demo_config())
+        tmp = Path(tempfile.mkdtemp(prefix="sciml-demo-cfg-")) / f"{name}.yaml"
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+        a.config = tmp
+    code = run_config(a.config, a.executor, a.out, a.dry_run, a.workers, not a.no_wait, a.force, a.overrides)
+    if code == 2:
+        print(f"(config: {a.config})", file=sys.stderr)
+    return code

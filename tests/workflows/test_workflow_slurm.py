@@ -1,0 +1,139 @@
+"""The Slurm executor against a real (local, single-node) Slurm cluster: job arrays, GPU requests,
+failed and killed jobs, resubmission, attaching to queued jobs, bounded waiting, and a 2-task
+``srun`` step running torch.distributed (gloo)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sciml.workflows.engine import run_workflow
+
+pytestmark = pytest.mark.slurm
+WF = "toyflows.squares"
+
+
+def _calls(out, name):
+    path = out / "jobs" / name / "calls.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_job_array_runs_and_rerun_skips(tmp_path, slurm_executor):
+    out = tmp_path / "arr"
+    lines: list[str] = []
+    res = run_workflow(WF, {"values": [1, 2, 3]}, out, slurm_executor, echo=lines.append)
+    assert res.ok, res.summary()
+    assert res.metrics["total"] == 14
+    ids = {n: j.slurm_job_id for n, j in res.jobs.items()}
+    arrays = {i.split("_")[0] for i in ids.values()}
+    assert len(arrays) == 1 and all("_" in i for i in ids.values()), ids  # one array, three tasks
+    for n, jid in ids.items():
+        result = json.loads((out / "jobs" / n / "result.json").read_text())
+        assert result["slurm_array"] == jid  # the job really ran as that array task
+        assert Path(res.jobs[n].log).exists()  # submitit log of that array task
+        slurm = json.loads((out / "jobs" / n / "slurm.json").read_text())
+        assert slurm["job_id"] == jid and slurm["array"] is True
+    assert any("as Slurm job" in ln and "(array)" in ln for ln in lines)
+    index = json.loads((out / "run.json").read_text())
+    assert index["executor"]["kind"] == "slurm" and all(j["slurm_job_id"] for j in index["jobs"])
+    again = run_workflow(WF, {"values": [1, 2, 3]}, out, slurm_executor)
+    assert again.ok and again.executed == [] and all(_calls(out, f"x{v}") == 1 for v in (1, 2, 3))
+
+
+def test_gpu_jobs_request_gpus(tmp_path, slurm_executor):
+    res = run_workflow(WF, {"values": [2], "gpu": True}, tmp_path / "gpu", {**slurm_executor, "gpus": 2})
+    assert res.ok, res.summary()
+    result = json.loads((tmp_path / "gpu" / "jobs" / "x2" / "result.json").read_text())
+    assert result["gpus"] == "2"  # SLURM_GPUS_ON_NODE inside the job
+
+
+def test_failed_and_killed_jobs_are_reported_and_resubmitted(tmp_path, slurm_executor):
+    out = tmp_path / "fail"
+    marker = tmp_path / "broken"
+    marker.touch()
+    cfg = {"values": [1, 2, 3], "fail_values": [2], "fail_marker": str(marker), "die_values": [3]}
+    t0 = time.monotonic()
+    res = run_workflow(WF, cfg, out, slurm_executor)
+    assert time.monotonic() - t0 < 60  # a killed job does not make the engine wait for ever
+    assert not res.ok and sorted(res.failed) == ["x2", "x3"], res.summary()
+    assert res.jobs["x1"].state == "completed"
+    assert res.jobs["x2"].state == "failed" and "failed on purpose" in res.jobs["x2"].error
+    assert res.jobs["x3"].state == "lost" and "ended without writing a result" in res.jobs["x3"].error
+    assert json.loads((out / "run.json").read_text())["failed"] == ["x2", "x3"]
+    # fix both causes and run again: only the two failed jobs are resubmitted
+    marker.unlink()
+    cfg["die_values"] = []
+    again = run_workflow(WF, cfg, out, slurm_executor)
+    assert again.ok, again.summary()
+    assert sorted(again.executed) == ["x2", "x3"] and again.skipped == ["x1"]
+    assert _calls(out, "x1") == 1 and again.metrics["total"] == 14
+
+
+def test_no_wait_then_attach_and_bounded_wait(tmp_path, slurm_executor):
+    out = tmp_path / "nowait"
+    cfg = {"values": [1, 2], "sleep_s": 4.0}
+    first = run_workflow(WF, cfg, out, slurm_executor, wait=False)
+    assert {j.state for j in first.jobs.values()} == {"submitted"}
+    ids = {n: j.slurm_job_id for n, j in first.jobs.items()}
+    # bounded waiting: give up quickly, jobs are left running
+    short = run_workflow(WF, cfg, out, {**slurm_executor, "wait_timeout": 0.5})
+    assert {j.state for j in short.jobs.values()} <= {"timeout", "completed"}
+    assert any(j.state == "timeout" for j in short.jobs.values())
+    # waiting again attaches to the same Slurm jobs instead of submitting new ones
+    lines: list[str] = []
+    done = run_workflow(WF, cfg, out, slurm_executor, echo=lines.append)
+    assert done.ok, done.summary()
+    assert {n: j.slurm_job_id for n, j in done.jobs.items()} == ids
+    assert any("already queued or running" in ln for ln in lines)
+    assert _calls(out, "x1") == 1 and _calls(out, "x2") == 1
+
+
+def test_sbatch_error_is_reported(tmp_path, slurm_executor):
+    res = run_workflow(WF, {"values": [1]}, tmp_path / "bad", {**slurm_executor, "partition": "nonexistent"})
+    assert res.failed == ["x1"] and "sbatch failed" in res.jobs["x1"].error
+
+
+DDP_SCRIPT = r'''
+import os, sys
+import torch
+import torch.distributed as dist
+rank, world = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+dist.init_process_group("gloo", rank=rank, world_size=world, init_method="env://")
+x = torch.tensor([float(rank + 1)])
+dist.all_reduce(x)
+print(f"rank {rank}/{world} sum {x.item()}", flush=True)
+dist.destroy_process_group()
+'''
+
+
+def test_srun_two_task_ddp_allreduce(tmp_path, slurm_cluster):
+    """A batch job with 2 tasks launches torch.distributed (gloo) through srun."""
+    if slurm_cluster is None:
+        pytest.skip("uses the local test cluster")
+    script = tmp_path / "allreduce.py"
+    script.write_text(DDP_SCRIPT)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    batch = tmp_path / "ddp.sbatch"
+    batch.write_text(
+        "#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n#SBATCH --time=5\n"
+        f"#SBATCH --output={tmp_path}/ddp-%j.out\n"
+        f"export MASTER_ADDR=127.0.0.1 MASTER_PORT={port} OMP_NUM_THREADS=1\n"
+        f"srun --ntasks=2 {sys.executable} {script}\n"
+    )
+    jid = subprocess.run(["sbatch", "--parsable", str(batch)], capture_output=True, text=True, check=True).stdout.strip()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        q = subprocess.run(["squeue", "-h", "-j", jid], capture_output=True, text=True)
+        if not q.stdout.strip():
+            break
+        time.sleep(0.3)
+    log = (tmp_path / f"ddp-{jid}.out").read_text()
+    assert "rank 0/2 sum 3.0" in log and "rank 1/2 sum 3.0" in log, log
