@@ -137,3 +137,82 @@ def test_srun_two_task_ddp_allreduce(tmp_path, slurm_cluster):
         time.sleep(0.3)
     log = (tmp_path / f"ddp-{jid}.out").read_text()
     assert "rank 0/2 sum 3.0" in log and "rank 1/2 sum 3.0" in log, log
+
+
+TRAIN_YAML = """\
+model: {num_channels: 4, num_layers: 2, lmax: 1, num_basis: 4, radial_hidden: 8, readout_hidden: 4, cutoff: 3.0}
+batch_size: 4
+max_steps: 3
+progress: false
+"""
+
+
+def _cu_frames(n: int):
+    import numpy as np
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(n):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.positions += rng.normal(0, 0.05, a.positions.shape)
+        a.calc = EMT()
+        e, f = a.get_potential_energy(), a.get_forces()
+        a.calc = SinglePointCalculator(a, energy=e, forces=f)
+        frames.append(a)
+    return frames
+
+
+def _wait_gone(jid: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        q = subprocess.run(["squeue", "-h", "-j", jid], capture_output=True, text=True)
+        if q.returncode != 0 or not q.stdout.strip():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"Slurm job {jid} still running after {timeout} s")
+
+
+def test_srun_two_task_ddp_potential_training(tmp_path, slurm_cluster):
+    """`sciml potential train` as a 2-task srun step (DDP, gloo) equals the 1-task step with the same
+    global batch, and only rank 0 reports."""
+    if slurm_cluster is None:
+        pytest.skip("uses the local test cluster")
+    pytest.importorskip("sciml.potentials.train")
+    from sciml.atoms import write_frames
+
+    frames = _cu_frames(12)
+    write_frames(tmp_path / "train.extxyz", frames[:8])
+    write_frames(tmp_path / "valid.extxyz", frames[8:])
+    (tmp_path / "train.yaml").write_text(TRAIN_YAML)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    train = (f"{sys.executable} -m sciml potential train --train {tmp_path}/train.extxyz "
+             f"--valid {tmp_path}/valid.extxyz --config {tmp_path}/train.yaml --threads 1 --no-resume")
+    batch = tmp_path / "ddp.sbatch"
+    batch.write_text(
+        "#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n#SBATCH --time=10\n"
+        f"#SBATCH --output={tmp_path}/job.out\n"
+        f"export MASTER_ADDR=127.0.0.1 MASTER_PORT={port} OMP_NUM_THREADS=1 SCIML_QUIET=1\n"
+        f"srun --ntasks=2 --output={tmp_path}/ddp.out {train} --out {tmp_path}/ddp/model.pt &\n"
+        f"srun --ntasks=1 --output={tmp_path}/single.out {train} --out {tmp_path}/single/model.pt &\n"
+        "wait\n"
+    )
+    jid = subprocess.run(["sbatch", "--parsable", str(batch)], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    _wait_gone(jid)
+    outputs = {}
+    for name in ("ddp", "single"):
+        text = (tmp_path / f"{name}.out").read_text()
+        assert text.count('"model_path"') == 1, f"{name}: expected one JSON report (rank 0 only):\n{text}"
+        outputs[name] = json.loads(text[text.index("{"): text.rindex("}") + 1])
+    ddp, single = outputs["ddp"], outputs["single"]
+    assert ddp["steps"] == single["steps"] == 3
+    assert (tmp_path / "ddp" / "model.pt").exists()
+    for key in ("loss", "energy_mae_meV", "forces_mae_meV_per_A"):
+        assert ddp["best_valid"][key] == pytest.approx(single["best_valid"][key], rel=1e-6), key
