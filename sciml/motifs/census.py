@@ -292,45 +292,51 @@ def graph_to_arrays(G: nx.DiGraph, min_nodes: int = 3) -> tuple[np.ndarray, np.n
 class _Skeleton:
     """Undirected skeleton in CSR form with dyad codes (bit0: row->col, bit1: col->row)."""
 
-    DENSE_MAX = 8192
+    DENSE_MAX = 2048  # use an n x n code matrix up to this many nodes
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, n: int):
         self.n = n
-        key = np.sort(src * n + dst)
-        rkey = dst * n + src
-        pos = np.minimum(np.searchsorted(key, rkey), len(key) - 1)
-        mutual = key[pos] == rkey
-        # one entry per unordered dyad: keep asymmetric edges and mutual ones with src < dst
-        keep = ~mutual | (src < dst)
-        s, d, mu = src[keep], dst[keep], mutual[keep]
-        u = np.minimum(s, d)
-        v = np.maximum(s, d)
-        code = np.where(mu, 3, np.where(s == u, 1, 2)).astype(np.uint8)
-        self.eu, self.ev, self.ecode = u, v, code
-        rows = np.concatenate([u, v])
-        cols = np.concatenate([v, u])
-        codes = np.concatenate([code, _FLIP[code]])
-        order = np.lexsort((cols, rows))
-        self.row = rows[order]
-        self.col = cols[order]
-        self.code = codes[order]
+        if n <= self.DENSE_MAX:  # dense path: no sorting needed
+            A = np.zeros((n, n), dtype=np.uint8)
+            A[src, dst] = 1
+            C = A | (A.T << 1)
+            self.row, self.col = np.nonzero(C)
+            self.code = C[self.row, self.col]
+            self._dense = C
+        else:
+            key = np.sort(src * n + dst)
+            rkey = dst * n + src
+            pos = np.minimum(np.searchsorted(key, rkey), len(key) - 1)
+            mutual = key[pos] == rkey
+            keep = ~mutual | (src < dst)  # one entry per unordered dyad
+            s, d, mu = src[keep], dst[keep], mutual[keep]
+            u = np.minimum(s, d)
+            v = np.maximum(s, d)
+            code = np.where(mu, 3, np.where(s == u, 1, 2)).astype(np.uint8)
+            rows = np.concatenate([u, v])
+            cols = np.concatenate([v, u])
+            codes = np.concatenate([code, _FLIP[code]])
+            order = np.argsort(rows * n + cols)
+            self.row, self.col, self.code = rows[order], cols[order], codes[order]
+            self._dense = None
+        self._keys = self.row * n + self.col  # sorted
+        upper = self.row < self.col
+        self.eu, self.ev, self.ecode = self.row[upper], self.col[upper], self.code[upper]
         self.deg = np.bincount(self.row, minlength=n).astype(np.int64)
         self.indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(self.deg, out=self.indptr[1:])
-        # position of each undirected edge in both rows
-        inv = np.empty(len(order), dtype=np.int64)
-        inv[order] = np.arange(len(order))
-        m = len(u)
-        self.pos_uv = inv[:m]  # entry (u -> v) in row u
-        self.pos_vu = inv[m:]  # entry (v -> u) in row v
-        self.n_mutual_dyads = int(mu.sum())
-        self.n_asym_dyads = int(m - mu.sum())
-        if n <= self.DENSE_MAX:
-            self._dense = np.zeros((n, n), dtype=np.uint8)
-            self._dense[self.row, self.col] = self.code
-        else:
-            self._dense = None
-            self._keys = self.row * n + self.col  # already sorted (lexsort by row, col)
+        self.n_mutual_dyads = int((self.ecode == 3).sum())
+        self.n_asym_dyads = int(len(self.ecode) - self.n_mutual_dyads)
+
+    @property
+    def pos_uv(self) -> np.ndarray:
+        """Entry index of each undirected edge (u, v), u < v, in row u."""
+        return np.flatnonzero(self.row < self.col)
+
+    @property
+    def pos_vu(self) -> np.ndarray:
+        """Entry index of each undirected edge (u, v), u < v, in row v."""
+        return np.searchsorted(self._keys, self.ev * self.n + self.eu)
 
     def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Dyad code of (x, y): bit0 = edge x->y, bit1 = edge y->x; 0 if unconnected."""
