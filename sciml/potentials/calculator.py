@@ -111,7 +111,7 @@ class SciMLCalculator(Calculator):
         E, F, EA, S = [], [], [], []
         for m in self.models:
             out = compute_properties(m, g, forces=True, stress=periodic)
-            E.append(float(out["energy"][0]))
+            E.append(float(out["energy"][0].detach()))
             F.append(out["forces"].detach().cpu().numpy().astype(np.float64))
             EA.append(out["energies"].detach().cpu().numpy().astype(np.float64))
             if periodic:

@@ -1,0 +1,202 @@
+"""Symmetry, derivatives and smoothness of the equivariant potential (float64, exact checks)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, molecule
+
+from sciml.potentials import SciMLCalculator, atoms_to_graph, compute_properties, hessian, vibrational_frequencies
+from sciml.potentials.graph import neighbor_list
+
+from potentials_testlib import random_rotation, tiny_model
+
+
+def _ef(model, atoms, stress=False):
+    g = atoms_to_graph(atoms, model.cutoff, model.species)
+    out = compute_properties(model, g, stress=stress)
+    res = {"energy": float(out["energy"][0].detach()), "forces": out["forces"].detach().numpy()}
+    if stress:
+        res["stress"] = out["stress"][0].detach().numpy()
+    return res
+
+
+def _ethanol():
+    a = molecule("CH3CH2OH")
+    a.positions += np.random.default_rng(0).normal(scale=0.1, size=a.positions.shape)
+    return a
+
+
+def _cu(displace=0.08):
+    a = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 1, 1))
+    a.positions += np.random.default_rng(1).normal(scale=displace, size=a.positions.shape)
+    return a
+
+
+def test_energy_invariance_molecule(mol_model):
+    a = _ethanol()
+    ref = _ef(mol_model, a)
+    assert abs(ref["energy"]) > 0.1
+    R = random_rotation(3)
+    cases = {}
+    b = a.copy(); b.positions = a.positions @ R.T; cases["rotation"] = b
+    b = a.copy(); b.positions = a.positions * np.array([-1.0, 1.0, 1.0]); cases["reflection"] = b
+    b = a.copy(); b.positions = a.positions + np.array([3.3, -7.1, 0.4]); cases["translation"] = b
+    # permute same-element atoms: all H among themselves, both C
+    perm = np.arange(len(a))
+    h = np.where(a.numbers == 1)[0]
+    c = np.where(a.numbers == 6)[0]
+    perm[h] = h[::-1]
+    perm[c] = c[::-1]
+    cases["permutation"] = a[perm]
+    for name, b in cases.items():
+        e = _ef(mol_model, b)["energy"]
+        assert abs(e - ref["energy"]) <= 1e-10 * abs(ref["energy"]), name
+
+
+def test_energy_invariance_periodic(cu_model):
+    a = _cu()
+    ref = _ef(cu_model, a)["energy"]
+    R = random_rotation(5)
+    b = a.copy()
+    b.set_cell(a.cell.array @ R.T, scale_atoms=False)
+    b.positions = a.positions @ R.T
+    assert abs(_ef(cu_model, b)["energy"] - ref) <= 1e-10 * abs(ref)
+    b = a.copy()
+    b.positions = a.positions + np.array([0.7, 1.9, -2.3])  # translation through the cell walls
+    b.wrap()
+    assert abs(_ef(cu_model, b)["energy"] - ref) <= 1e-10 * abs(ref)
+    b = a.copy()
+    b.set_cell(-a.cell.array, scale_atoms=False)
+    b.positions = -a.positions  # inversion
+    assert abs(_ef(cu_model, b)["energy"] - ref) <= 1e-10 * abs(ref)
+
+
+def test_forces_rotate_with_structure(mol_model):
+    a = _ethanol()
+    R = random_rotation(11)
+    b = a.copy()
+    b.positions = a.positions @ R.T
+    fa, fb = _ef(mol_model, a)["forces"], _ef(mol_model, b)["forces"]
+    assert np.abs(fa).max() > 1e-3
+    np.testing.assert_allclose(fb, fa @ R.T, atol=1e-11 * np.abs(fa).max())
+
+
+def test_forces_match_central_finite_differences(mol_model):
+    a = _ethanol()
+    F = _ef(mol_model, a)["forces"]
+    h = 1e-4
+    for i in range(len(a)):
+        for k in range(3):
+            ap, am = a.copy(), a.copy()
+            ap.positions[i, k] += h
+            am.positions[i, k] -= h
+            fd = -(_ef(mol_model, ap)["energy"] - _ef(mol_model, am)["energy"]) / (2 * h)
+            assert abs(fd - F[i, k]) < 1e-7 + 1e-6 * abs(F[i, k]), (i, k, fd, F[i, k])
+
+
+def test_stress_matches_finite_difference_strain(cu_model):
+    a = _cu()
+    S = _ef(cu_model, a, stress=True)["stress"]
+    assert np.abs(S).max() > 1e-4
+    V = a.get_volume()
+    h = 1e-5
+    for (p, q) in [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2)]:
+        eps = np.zeros((3, 3))
+        eps[p, q] = eps[q, p] = h if p != q else h
+        es = []
+        for sgn in (1, -1):
+            b = a.copy()
+            b.set_cell(a.cell.array @ (np.eye(3) + sgn * eps), scale_atoms=True)
+            es.append(_ef(cu_model, b)["energy"])
+        dEde = (es[0] - es[1]) / (2 * h)
+        if p != q:
+            dEde /= 2.0  # symmetric strain moves two components
+        assert abs(dEde / V - S[p, q]) < 1e-8 + 1e-6 * abs(S[p, q]), (p, q, dEde / V, S[p, q])
+    # ASE calculator returns the same stress in Voigt order
+    a.calc = SciMLCalculator(cu_model)
+    voigt = a.get_stress()
+    np.testing.assert_allclose(voigt, [S[0, 0], S[1, 1], S[2, 2], S[1, 2], S[0, 2], S[0, 1]], atol=1e-14)
+
+
+def test_stress_sign_convention_compression(cu_model):
+    """ASE convention: sigma = (1/V) dE/d(eps); check against the energy slope along isotropic strain."""
+    a = bulk("Cu", "fcc", a=3.61, cubic=True)
+    s = _ef(cu_model, a, stress=True)["stress"]
+    b = a.copy()
+    b.set_cell(a.cell.array * 1.001, scale_atoms=True)
+    dE = _ef(cu_model, b)["energy"] - _ef(cu_model, a)["energy"]
+    # dE ~ V * trace(sigma) * 0.001 for a small isotropic expansion
+    assert np.sign(dE) == np.sign(np.trace(s))
+    assert abs(dE - a.get_volume() * np.trace(s) * 1e-3) < 0.01 * abs(dE)
+
+
+def test_periodic_supercell_is_extensive(cu_model):
+    prim = bulk("Cu", "fcc", a=3.61)  # 1 atom, cell far smaller than the cutoff
+    e1 = _ef(cu_model, prim)["energy"]
+    for rep in [(2, 2, 2), (3, 1, 2)]:
+        sup = prim.repeat(rep)
+        n = int(np.prod(rep))
+        en = _ef(cu_model, sup)["energy"]
+        assert abs(en - n * e1) <= 1e-10 * abs(n * e1), rep
+
+
+def test_energy_smooth_as_atom_crosses_cutoff(mol_model):
+    rc = mol_model.cutoff
+    def trimer(d):
+        return Atoms("OHC", positions=[[0, 0, 0], [0.97, 0, 0], [0.0, d, 0.0]])
+    e_far = _ef(mol_model, trimer(rc + 0.5))["energy"]
+    for delta in (1e-2, 1e-3):
+        ein, eout = _ef(mol_model, trimer(rc - delta)), _ef(mol_model, trimer(rc + delta))
+        assert abs(ein["energy"] - eout["energy"]) < 1e-8
+        assert np.abs(ein["forces"] - eout["forces"]).max() < 1e-6
+        assert eout["energy"] == pytest.approx(e_far, abs=1e-12)  # beyond the cutoff: no interaction
+    # a scan through the cutoff has no jumps: the largest step is like the steps inside
+    d = np.linspace(rc - 0.6, rc + 0.2, 81)
+    e = np.array([_ef(mol_model, trimer(x))["energy"] for x in d])
+    steps = np.abs(np.diff(e))
+    i_rc = np.searchsorted(d, rc)
+    assert steps[i_rc - 2 : i_rc + 2].max() <= steps[: i_rc - 20].max()
+
+
+def test_neighbor_list_vesin_matches_ase():
+    a = _cu(0.1).repeat((1, 2, 1))
+    nl1 = neighbor_list(a.positions, a.cell.array, a.pbc, 4.5, backend="vesin")
+    nl2 = neighbor_list(a.positions, a.cell.array, a.pbc, 4.5, backend="ase")
+    key = lambda nl: sorted(zip(nl[0].tolist(), nl[1].tolist(), map(tuple, nl[2].tolist())))  # noqa: E731
+    assert key(nl1) == key(nl2)
+    assert len(nl1[0]) > 100
+
+
+def test_hessian_matches_finite_difference_and_frequencies(mol_model):
+    a = molecule("H2O")
+    H = hessian(mol_model, a)
+    assert H.shape == (9, 9)
+    np.testing.assert_allclose(H, H.T, atol=1e-12)
+    h = 1e-4
+    for col in (0, 4, 8):
+        i, k = divmod(col, 3)
+        ap, am = a.copy(), a.copy()
+        ap.positions[i, k] += h
+        am.positions[i, k] -= h
+        fd = -(_ef(mol_model, ap)["forces"] - _ef(mol_model, am)["forces"]).reshape(-1) / (2 * h)
+        np.testing.assert_allclose(H[:, col], fd, atol=1e-6)
+    freqs = vibrational_frequencies(mol_model, a)
+    assert freqs.shape == (3,)  # 3N - 6 for a bent triatomic
+    allf = vibrational_frequencies(mol_model, a, project=False)
+    assert allf.shape == (9,)
+
+
+def test_float32_option_close_to_float64():
+    m64 = tiny_model(seed=4)
+    a = _ethanol()
+    calc64 = SciMLCalculator(m64)
+    calc32 = SciMLCalculator(tiny_model(seed=4), dtype="float32")
+    a.calc = calc64
+    e64, f64 = a.get_potential_energy(), a.get_forces()
+    a.calc = calc32
+    e32, f32 = a.get_potential_energy(), a.get_forces()
+    assert next(calc32.models[0].parameters()).dtype == torch.float32
+    assert abs(e32 - e64) < 1e-4 * max(1.0, abs(e64))
+    np.testing.assert_allclose(f32, f64, atol=1e-4)
