@@ -1,1 +1,48 @@
-"""Recurrent networks trained by BPTT and network-motif analysis of their weights."""
+"""Recurrent networks trained by BPTT and network-motif analysis of their weights.
+
+Graph half (numpy/networkx only, imported on first use):
+:func:`weights_to_graph`, :func:`motif_census`, :func:`triad_census`, :func:`randomize`,
+:func:`motif_significance`, :func:`ffl_types`, :func:`signed_ffl_significance`,
+:func:`motif_intensity`.
+Model half (torch): :func:`make_splice_dataset`, :class:`RNNClassifier`, :func:`train_rnn`,
+:func:`saliency`, and the study :func:`compare_training`.
+
+Example
+-------
+>>> import numpy as np
+>>> from sciml.motifs import weights_to_graph, motif_census
+>>> W = np.random.default_rng(0).normal(size=(50, 50))
+>>> G = weights_to_graph(W, threshold=0.1, mode="density")   # edge i -> j for W[j, i]
+>>> motif_census(G)["030T"] > 0
+True
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "census": ["motif_census", "triad_census", "motif_keys", "motif_graph", "motif_name", "MOTIF_NAMES",
+               "TRIAD_CODES", "TRIAD_CODES_ALL", "TRIAD_MFINDER_ID"],
+    "graphs": ["weights_to_graph", "read_graph", "graph_to_matrix"],
+    "nulls": ["randomize", "NULL_MODELS"],
+    "significance": ["motif_significance", "null_census", "significance_profile"],
+    "signed": ["ffl_types", "signed_ffl_significance", "motif_intensity", "FFL_TYPES"],
+    "tasks": ["make_splice_dataset", "read_sequences", "one_hot", "SequenceDataset", "classification_report",
+              "DONOR_PWM", "ACCEPTOR_PWM"],
+    "rnn": ["RNNClassifier", "train_rnn", "TrainResult", "load_snapshots"],
+    "saliency": ["saliency", "saliency_profile"],
+    "study": ["compare_training", "StudyConfig", "run_seed", "analyse_seeds", "TrainingComparison"],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
