@@ -48,16 +48,23 @@ def _fail(msg: str, code: int = 2) -> None:
 
 def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path] = None, dry_run: bool = False,
                workers: Optional[int] = None, wait: bool = True, force: bool = False,
-               overrides: Optional[List[str]] = None) -> int:
-    """Validate and run a YAML run configuration; print progress; return the exit code (0 ok, 1 failed, 2 bad config)."""
-    from .config import load_run_config, load_yaml
-    from .engine import run_spec
+               overrides: Optional[List[str]] = None, demo: bool = False) -> int:
+    """Validate and run a YAML run configuration; print progress; return the exit code (0 ok, 1 failed, 2 bad config).
+
+    ``demo=True`` replaces the file's ``config:`` by the workflow's ``demo_config()`` (before ``overrides``).
+    """
+    from .config import load_run_config, load_yaml, to_dict
+    from .engine import load_workflow, run_spec
 
     try:
         data = load_yaml(config)
+        if not isinstance(data, dict):
+            raise ValueError(f"{config}: expected a mapping with keys workflow, out, executor, config")
+        if demo:
+            if "workflow" not in data:
+                raise ValueError(f"{config}: missing key 'workflow'")
+            data["config"] = to_dict(load_workflow(data["workflow"]).demo_config())
         if overrides:
-            if not isinstance(data, dict):
-                raise ValueError(f"{config}: expected a mapping")
             apply_overrides(data, overrides)
         if workers is not None:
             data = dict(data)
@@ -90,12 +97,13 @@ def register(app: typer.Typer) -> None:
         wait: bool = typer.Option(True, "--wait/--no-wait", help="Slurm: wait for the jobs (default) or submit and return."),
         force: bool = typer.Option(False, "--force", help="Run all jobs again, ignoring existing results."),
         set_: List[str] = typer.Option([], "--set", help="Override a value: config.n_seeds=3, executor.partition=gpu."),
+        demo: bool = typer.Option(False, "--demo", help="Use the workflow's tiny demo settings instead of `config:`."),
     ) -> None:
         """Run a workflow from a YAML file. Jobs with results in the output folder are skipped, so running
         the same command again resumes, and resubmits only failed jobs."""
         if executor is not None and executor not in ("local", "slurm"):
             _fail(f"--executor: expected 'local' or 'slurm', got {executor!r}")
-        code = run_config(config, executor, out, dry_run, workers, wait, force, set_)
+        code = run_config(config, executor, out, dry_run, workers, wait, force, set_, demo)
         raise typer.Exit(code)
 
     @wf.command("list")
@@ -198,20 +206,7 @@ def script_main(name: str, default_config: Optional[Path] = None, argv: Optional
     a = p.parse_args(argv)
     if a.config is None:
         p.error("a config file is required")
-    if a.demo:
-        import tempfile
-
-        import yaml
-
-        from .config import load_yaml, to_dict
-        from .engine import load_workflow
-
-        data = load_yaml(a.config)
-        data["config"] = to_dict(load_workflow(data.get("workflow", name)).demo_config())
-        tmp = Path(tempfile.mkdtemp(prefix="sciml-demo-cfg-")) / f"{name}.yaml"
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-        a.config = tmp
-    code = run_config(a.config, a.executor, a.out, a.dry_run, a.workers, not a.no_wait, a.force, a.overrides)
+    code = run_config(a.config, a.executor, a.out, a.dry_run, a.workers, not a.no_wait, a.force, a.overrides, a.demo)
     if code == 2:
         print(f"(config: {a.config})", file=sys.stderr)
     return code

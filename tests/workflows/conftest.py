@@ -38,7 +38,7 @@ def slurm_cluster():
                     "slurmd slurmctld slurm-client munge")
     if os.geteuid() != 0:
         pytest.skip("the local Slurm test cluster must run as root (slurmd starts jobs as the submitting user)")
-    cluster = LocalSlurmCluster(cpus=4, gpus=2)
+    cluster = LocalSlurmCluster(cpus=8, gpus=2, memory_mb=8192)
     cluster.start()
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(cluster.conf)

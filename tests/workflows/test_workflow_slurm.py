@@ -175,9 +175,14 @@ def _wait_gone(jid: str, timeout: float = 240) -> None:
     raise TimeoutError(f"Slurm job {jid} still running after {timeout} s")
 
 
-def test_srun_two_task_ddp_potential_training(tmp_path, slurm_cluster):
-    """`sciml potential train` as a 2-task srun step (DDP, gloo) equals the 1-task step with the same
-    global batch, and only rank 0 reports."""
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_ddp_example_scripts_match_single_process_training(tmp_path, slurm_cluster):
+    """The example sbatch scripts train one potential with DDP (gloo on CPU) as a 2-task srun step
+    (workflows/slurm/train_ddp.sbatch) and with torchrun (train_torchrun.sbatch); both equal
+    1-process training with the same global batch, and only rank 0 reports."""
     if slurm_cluster is None:
         pytest.skip("uses the local test cluster")
     pytest.importorskip("sciml.potentials.train")
@@ -187,32 +192,40 @@ def test_srun_two_task_ddp_potential_training(tmp_path, slurm_cluster):
     write_frames(tmp_path / "train.extxyz", frames[:8])
     write_frames(tmp_path / "valid.extxyz", frames[8:])
     (tmp_path / "train.yaml").write_text(TRAIN_YAML)
+    import os
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    train = (f"{sys.executable} -m sciml potential train --train {tmp_path}/train.extxyz "
-             f"--valid {tmp_path}/valid.extxyz --config {tmp_path}/train.yaml --threads 1 --no-resume")
-    batch = tmp_path / "ddp.sbatch"
-    batch.write_text(
-        "#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n#SBATCH --time=10\n"
-        f"#SBATCH --output={tmp_path}/job.out\n"
-        f"export MASTER_ADDR=127.0.0.1 MASTER_PORT={port} OMP_NUM_THREADS=1 SCIML_QUIET=1\n"
-        f"srun --ntasks=2 --output={tmp_path}/ddp.out {train} --out {tmp_path}/ddp/model.pt &\n"
-        f"srun --ntasks=1 --output={tmp_path}/single.out {train} --out {tmp_path}/single/model.pt &\n"
-        "wait\n"
-    )
-    jid = subprocess.run(["sbatch", "--parsable", str(batch)], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    _wait_gone(jid)
+    env = {**os.environ, "TRAIN": str(tmp_path / "train.extxyz"), "VALID": str(tmp_path / "valid.extxyz"),
+           "CONFIG": str(tmp_path / "train.yaml"), "PYTHON": sys.executable, "DEVICE": "cpu",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "SCIML_QUIET": "1"}
+    common = ["--cpus-per-task=1", "--mem=1G", "--time=10", "--gpus-per-node=2"]
+    jobs = {
+        "ddp": ["--ntasks-per-node=2", str(REPO / "workflows/slurm/train_ddp.sbatch")],
+        "torchrun": ["--cpus-per-task=2", str(REPO / "workflows/slurm/train_torchrun.sbatch")],
+        "single": ["--ntasks=1", "--gpus-per-node=0", str(REPO / "workflows/slurm/train_ddp.sbatch")],
+    }
+    ids = {}
+    for name, args in jobs.items():
+        cmd = ["sbatch", "--parsable", *common, f"--output={tmp_path}/{name}.out", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              env={**env, "OUT": str(tmp_path / name / "model.pt")})
+        assert proc.returncode == 0, proc.stderr
+        ids[name] = proc.stdout.strip()
+    for jid in ids.values():
+        _wait_gone(jid)
     outputs = {}
-    for name in ("ddp", "single"):
+    for name in jobs:
         text = (tmp_path / f"{name}.out").read_text()
         assert text.count('"model_path"') == 1, f"{name}: expected one JSON report (rank 0 only):\n{text}"
         outputs[name] = json.loads(text[text.index("{"): text.rindex("}") + 1])
-    ddp, single = outputs["ddp"], outputs["single"]
-    assert ddp["steps"] == single["steps"] == 3
-    assert (tmp_path / "ddp" / "model.pt").exists()
-    for key in ("loss", "energy_mae_meV", "forces_mae_meV_per_A"):
-        assert ddp["best_valid"][key] == pytest.approx(single["best_valid"][key], rel=1e-6), key
+        assert (tmp_path / name / "model.pt").exists()
+    assert "DDP: 2 ranks" in (tmp_path / "ddp.out").read_text()
+    assert "torchrun: 2 processes" in (tmp_path / "torchrun.out").read_text()
+    single = outputs["single"]
+    for name in ("ddp", "torchrun"):
+        assert outputs[name]["steps"] == single["steps"] == 3
+        for key in ("loss", "energy_mae_meV", "forces_mae_meV_per_A"):
+            assert outputs[name]["best_valid"][key] == pytest.approx(single["best_valid"][key], rel=1e-6), (name, key)

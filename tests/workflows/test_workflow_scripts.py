@@ -1,0 +1,55 @@
+"""Top-level workflows/ scripts and configs, and the cluster examples in workflows/slurm/."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sciml.workflows.cli import script_main
+from sciml.workflows.config import load_run_config
+from sciml.workflows.engine import WORKFLOWS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_every_workflow_has_a_thin_script(name):
+    script = REPO / "workflows" / f"{name}.py"
+    text = script.read_text()
+    assert f'script_main("{name}"' in text and len(text.splitlines()) < 25
+
+
+def _shipped_configs():
+    return sorted((REPO / "workflows").glob("*.yaml")) + sorted((REPO / "workflows" / "slurm").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _shipped_configs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_configs_validate(path):
+    """Every YAML config in workflows/ validates against its workflow's Config (if the module is installed)."""
+    name = yaml.safe_load(path.read_text())["workflow"]
+    if importlib.util.find_spec(f"sciml.workflows.{name}") is None:
+        pytest.fail(f"{path.name}: workflow module sciml.workflows.{name} is missing")
+    spec = load_run_config(path)
+    assert spec.workflow == name
+
+
+def test_script_main_runs_demo_settings_and_dry_run(tmp_path, capsys):
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(yaml.safe_dump({"workflow": "toyflows.squares", "out": str(tmp_path / "o"),
+                                   "config": {"values": [7]}}))
+    assert script_main("squares", default_config=cfg, argv=["--dry-run"]) == 0
+    assert "x7" in capsys.readouterr().out and not (tmp_path / "o").exists()
+    assert script_main("squares", default_config=cfg, argv=["--demo", "--set", "config.power=1"]) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["total"] == 3  # demo values [1, 2], power 1
+    assert script_main("squares", default_config=cfg, argv=["--set", "config.power=-2"]) == 2
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "workflows" / "slurm").glob("*.sbatch")), ids=lambda p: p.name)
+def test_sbatch_examples_are_valid_bash(script):
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "#SBATCH --time" in script.read_text()
