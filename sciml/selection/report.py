@@ -1,0 +1,139 @@
+"""Write a selection analysis to a folder: CSV tables, PNG plots, JSON and a Markdown report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sciml._io import atomic_savefig, atomic_write_json, atomic_write_text
+
+
+def _md_table(df: pd.DataFrame, digits: int = 3) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        cells = []
+        for v in row:
+            if isinstance(v, (float, np.floating)):
+                cells.append("" if np.isnan(v) else (f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"))
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _vec_md(df: pd.DataFrame) -> str:
+    return _md_table(df[["estimate", "se", "ci_low", "ci_high", "p_value"]].reset_index(names="trait"))
+
+
+def write_report(result, out: str | Path, surface=None, surface_gradients=None, title: str | None = None,
+                 dataset: str | None = None) -> dict:
+    """Write tables (CSV), plots (PNG), ``result.json``, ``summary.txt`` and ``report.md``.
+
+    ``surface`` is an optional fitted :class:`~sciml.selection.FitnessSurface` and
+    ``surface_gradients`` the ``(beta, gamma)`` pair from its ``average_gradients()``.
+    Returns a dict of headline metrics (JSON-able).
+
+    Example
+    -------
+    >>> write_report(res, "selection_out")    # doctest: +SKIP
+    """
+    from .plots import plot_canonical, plot_fitness_functions, plot_fitness_surface, plot_gradients
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+
+    def csv(name: str, df: pd.DataFrame, index: bool = False) -> None:
+        atomic_write_text(out / name, df.to_csv(index=index))
+        files.append(name)
+
+    def png(name: str, fig) -> None:
+        import matplotlib.pyplot as plt
+
+        atomic_savefig(fig, out / name)
+        plt.close(fig)
+        files.append(name)
+
+    csv("gradients.csv", result.table(groups=True))
+    if result.gamma is not None:
+        csv("gamma.csv", result.gamma, index=True)
+    if result.canonical is not None:
+        csv("canonical_eigenvalues.csv", result.canonical.eigenvalues, index=True)
+        csv("canonical_M.csv", result.canonical.M, index=True)
+    if result.group_test is not None:
+        csv("group_test.csv", result.group_test)
+    if surface_gradients is not None:
+        sb, sg = surface_gradients
+        csv("surface_gradients.csv", pd.concat([sb.reset_index(names="trait_i").assign(trait_j="", type="beta"),
+                                                sg.assign(type="gamma")], ignore_index=True))
+    png("gradients.png", plot_gradients(result))
+    png("fitness_functions.png", plot_fitness_functions(result, surface=surface))
+    if len(result.traits) >= 2:
+        png("fitness_surface.png", plot_fitness_surface(result, surface=surface))
+        if result.canonical is not None:
+            png("canonical.png", plot_canonical(result))
+    atomic_write_json(out / "result.json", result.to_dict())
+    atomic_write_text(out / "summary.txt", result.summary() + "\n")
+    files += ["result.json", "summary.txt"]
+
+    std = {"sd": "standardised to unit variance (SD, n-1)", "mean": "mean-standardised",
+           None: "centred, original units"}[result.standardize]
+    md = [f"# {title or 'Selection analysis'}", ""]
+    if dataset:
+        md += [f"Data: `{dataset}`.", ""]
+    md += [f"Lande-Arnold analysis of **{result.fitness}** ({result.fitness_type} fitness) on "
+           f"{len(result.traits)} traits, {std}; n = {result.n}"
+           + (f", relative fitness within groups of `{result.group_col}`" if result.group_col else "") + ".",
+           f"Bootstrap replicates: {result.bootstrap}; permutations: {result.permutations}.", ""]
+    for note in result.notes:
+        md.append(f"- Note: {note}")
+    md += ["", "## Linear selection gradients (beta)", "", f"Method: {result.methods.get('beta', '')}.", "",
+           _vec_md(result.beta), "", "## Selection differentials (S)", "", _vec_md(result.differentials), ""]
+    if result.average_gradients is not None:
+        md += ["## Average gradients of the GLM fitness function (Janzen & Stern)", "",
+               _vec_md(result.average_gradients), ""]
+    if result.gamma is not None:
+        md += ["## Quadratic selection gradients (gamma, diagonal doubled)", "",
+               f"Method: {result.methods.get('gamma', '')}.", "",
+               _md_table(result.gamma.reset_index(names="trait")), "", "p-values:", "",
+               _md_table(result.gamma_p.reset_index(names="trait")), ""]
+    if result.canonical is not None:
+        ev = result.canonical.eigenvalues
+        md += ["## Canonical analysis of gamma", "", f"Method: {ev['method'].iloc[0]}.", "",
+               _md_table(ev[["estimate", "se", "ci_low", "ci_high", "p_value"]].reset_index(names="axis")), "",
+               "Eigenvectors (columns):", "", _md_table(result.canonical.M.reset_index(names="trait")), ""]
+    if result.group_test is not None:
+        md += [f"## Do gradients differ between groups of `{result.group_col}`?", "",
+               _md_table(result.group_test), ""]
+        for g, r in result.groups.items():
+            md += [f"### {result.group_col} = {g} (n = {r.n})", "", _vec_md(r.beta), ""]
+    if surface_gradients is not None:
+        sb, sg = surface_gradients
+        md += ["## Nonparametric fitness surface (Gaussian process)", "",
+               "Average gradients beta = E[dW/dz]/E[W] and gamma = E[d2W/dzdz']/E[W] by autograd; "
+               "posterior mean, SD and 95% posterior interval.", "",
+               _md_table(sb.reset_index(names="trait")), "", _md_table(sg), ""]
+    md += ["## Figures", ""]
+    for f in files:
+        if f.endswith(".png"):
+            md.append(f"![{f}]({f})")
+    md.append("")
+    atomic_write_text(out / "report.md", "\n".join(md))
+    files.append("report.md")
+
+    metrics = {"n": result.n, "fitness": result.fitness, "fitness_type": result.fitness_type,
+               "traits": result.traits,
+               "beta": result.beta["estimate"].to_dict(), "beta_p": result.beta["p_value"].to_dict(),
+               "files": files}
+    if result.gamma is not None:
+        metrics["gamma_diag"] = dict(zip(result.traits, np.diag(result.gamma.to_numpy()).tolist()))
+        metrics["canonical_eigenvalues"] = result.canonical.eigenvalues["estimate"].tolist()
+    if result.groups:
+        metrics["groups"] = {str(g): r.beta["estimate"].to_dict() for g, r in result.groups.items()}
+    if result.group_test is not None:
+        metrics["group_test_p"] = dict(zip(result.group_test["gradients"], result.group_test["p_value"]))
+    if surface_gradients is not None:
+        metrics["surface_beta"] = surface_gradients[0]["estimate"].to_dict()
+    return metrics
