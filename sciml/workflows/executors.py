@@ -313,8 +313,11 @@ class SlurmExecutor:
             return outcomes
 
         t0 = time.monotonic()
+        squeue_failing_since: float | None = None
+        squeue_limit = max(600.0, 50 * self.cfg.poll_interval)
         gone_since: dict[str, float] = {}
         last_states: dict[str, str] = {}
+        last_line = ""
         grace = max(3.0, 2 * self.cfg.poll_interval)
         while pending:
             for n in list(pending):
@@ -335,17 +338,24 @@ class SlurmExecutor:
                 break
             alive = squeue_states()
             now = time.monotonic()
-            if alive is not None:
+            if alive is None:
+                squeue_failing_since = squeue_failing_since or now
+                if now - squeue_failing_since > squeue_limit:
+                    for n, rec in pending.items():
+                        outcomes[n] = JobOutcome(
+                            n, "timeout", error=f"squeue failed for {squeue_limit:g} s; Slurm job {rec['job_id']} "
+                            "state unknown; run again later to collect it", log=rec["stdout"], slurm_job_id=rec["job_id"])
+                    say(f"squeue keeps failing; stopped waiting for {len(pending)} job(s)")
+                    break
+            else:
+                squeue_failing_since = None
                 for n in list(pending):
                     rec = pending[n]
                     jid = rec["job_id"]
                     if jid in alive:
                         gone_since.pop(n, None)
                         st, reason = alive[jid]
-                        text = st + (f" ({reason})" if reason and reason != "None" else "")
-                        if last_states.get(n) != text:
-                            last_states[n] = text
-                            say(f"{n} ({jid}) {text}")
+                        last_states[n] = st + (f" ({reason})" if reason and reason != "None" else "")
                         continue
                     first = gone_since.setdefault(n, now)
                     if now - first < grace:  # let the result file appear (shared file systems lag)
@@ -359,6 +369,13 @@ class SlurmExecutor:
                     del pending[n]
             if not pending:
                 break
+            counts: dict[str, int] = {}
+            for n in pending:
+                counts[last_states.get(n, "submitted")] = counts.get(last_states.get(n, "submitted"), 0) + 1
+            line = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+            if line != last_line:
+                last_line = line
+                say(f"waiting for {len(pending)} job(s): {line}")
             if self.cfg.wait_timeout is not None and now - t0 > self.cfg.wait_timeout:
                 for n, rec in pending.items():
                     outcomes[n] = JobOutcome(
