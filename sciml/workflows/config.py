@@ -390,7 +390,7 @@ def load_run_config(
     """Load and validate a run configuration from a YAML file or a mapping.
 
     ``executor`` (``"local"``/``"slurm"``) overrides ``executor.kind``; ``out`` overrides ``out``.
-    A relative ``out`` in a YAML file is taken relative to the current directory.
+    A relative ``out`` is taken relative to the current directory; ``$VARS`` and ``~`` are expanded.
 
     Example
     -------
@@ -432,4 +432,7 @@ def load_run_config(
         out_value = Path("runs") / name.rsplit(".", 1)[-1]
     if not isinstance(out_value, (str, os.PathLike)):
         raise TypeError(f"{where}: out: expected a path (string), got {_got(out_value)}")
-    return RunSpec(workflow=name, config=cfg, out=Path(out_value), executor=ex, source=path)
+    out_path = Path(os.path.expanduser(os.path.expandvars(str(out_value))))
+    if ex.log_dir:
+        ex = dataclasses.replace(ex, log_dir=os.path.expanduser(os.path.expandvars(ex.log_dir)))
+    return RunSpec(workflow=name, config=cfg, out=out_path, executor=ex, source=path)

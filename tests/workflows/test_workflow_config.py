@@ -129,6 +129,12 @@ def test_load_run_config_errors(tmp_path, data, message):
     assert message in str(info.value), str(info.value)
 
 
+def test_out_expands_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIML_TEST_SCRATCH", str(tmp_path))
+    p = _write(tmp_path, {"workflow": "toyflows.squares", "out": "$SCIML_TEST_SCRATCH/runs/a"})
+    assert load_run_config(p).out == tmp_path / "runs" / "a"
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_run_config(tmp_path / "none.yaml")
