@@ -82,6 +82,14 @@ def glm(X: np.ndarray, y: np.ndarray, family: str, what: str = "model", count_mo
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _glm(X, y, family, what, count_model)
+
+
+def _glm(X, y, family, what, count_model):
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
     separation = False
     if family == "binomial":
         with warnings.catch_warnings(record=True) as caught:
@@ -95,7 +103,7 @@ def glm(X: np.ndarray, y: np.ndarray, family: str, what: str = "model", count_mo
             warnings.warn(
                 f"logistic {what}: complete or quasi-complete separation (fitted probabilities of 0 or 1); "
                 f"its coefficients and p-values are unreliable -- prefer the OLS estimates with "
-                f"bootstrap or permutation inference", SeparationWarning, stacklevel=3)
+                f"bootstrap or permutation inference", SeparationWarning, stacklevel=5)
         return GLMFit(np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues),
                       np.asarray(res.cov_params()), float(res.llf), "binomial", 1.0, separation)
     if family in ("poisson", "count"):
@@ -142,7 +150,9 @@ def average_gradients(params: np.ndarray, X: np.ndarray, U: np.ndarray, link: st
                 H[i, j] += c[k]
                 H[j, i] += c[k]
     if link == "logit":
-        W = 1.0 / (1.0 + np.exp(-eta))
+        from scipy.special import expit
+
+        W = expit(eta)
         d1 = W * (1 - W)
         d2 = d1 * (1 - 2 * W)
     elif link == "log":
@@ -371,13 +381,15 @@ def bca_interval(estimate: np.ndarray, boot: np.ndarray, jack: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         acc = np.where(den > 0, num / den, 0.0)
     a = (1 - level) / 2
-    lo, hi = np.empty_like(est), np.empty_like(est)
-    for out, zq in ((lo, stats.norm.ppf(a)), (hi, stats.norm.ppf(1 - a))):
-        adj = stats.norm.cdf(z0 + (z0 + zq) / (1 - acc * (z0 + zq)))
-        flat_adj = np.broadcast_to(adj, est.shape).ravel()
-        bflat = boot.reshape(boot.shape[0], -1)
-        out.ravel()[:] = [np.nanquantile(bflat[:, k], flat_adj[k]) if nb.ravel()[k] else np.nan
-                          for k in range(bflat.shape[1])]
+    bflat = boot.reshape(boot.shape[0], -1)
+    nbf = np.broadcast_to(nb, est.shape).ravel()
+    out = []
+    for zq in (stats.norm.ppf(a), stats.norm.ppf(1 - a)):
+        adj = np.broadcast_to(stats.norm.cdf(z0 + (z0 + zq) / (1 - acc * (z0 + zq))), est.shape).ravel()
+        vals = [np.nanquantile(bflat[:, k], adj[k]) if nbf[k] and np.isfinite(adj[k]) else np.nan
+                for k in range(bflat.shape[1])]
+        out.append(np.asarray(vals, float).reshape(est.shape))
+    lo, hi = out
     return lo, hi
 
 
