@@ -116,7 +116,11 @@ def register(app: typer.Typer) -> None:
             if name not in have:
                 typer.echo(f"{name:20s} (not installed)")
                 continue
-            mod = load_workflow(name)
+            try:
+                mod = load_workflow(name)
+            except Exception as exc:  # a broken module must not hide the others
+                typer.echo(f"{name:20s} (import failed: {type(exc).__name__}: {exc})")
+                continue
             doc = (mod.__doc__ or "").strip().splitlines()
             typer.echo(f"{name:20s} {doc[0] if doc else ''}")
 
@@ -128,7 +132,11 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder to put in the file."),
     ) -> None:
         """Print a complete YAML run configuration for a workflow (edit it, then `sciml workflow run`)."""
-        typer.echo(config_template(name, demo=demo, executor=executor, out=out), nl=False)
+        try:
+            text = config_template(name, demo=demo, executor=executor, out=out)
+        except (ValueError, TypeError) as exc:
+            _fail(str(exc))
+        typer.echo(text, nl=False)
 
     @wf.command("status")
     def status_cmd(out: Path = typer.Argument(..., help="Output folder of a run.")) -> None:
@@ -183,8 +191,45 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
             "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
             f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
             else f"# Fields of `config` are those of {name}.Config"]
-    body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex, "config": to_dict(cfg)}
-    return "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False)
+    body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex}
+    text = "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False) + "config:\n"
+    comments = _field_comments(mod.Config)
+    values = to_dict(cfg)
+    if not values:
+        return text.rstrip("\n") + " {}\n"
+    for key, value in values.items():
+        chunk = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False, width=100).rstrip("\n")
+        lines = chunk.splitlines()
+        if comments.get(key):
+            lines[0] += f"  # {comments[key]}"
+        text += "".join(f"  {ln}\n" for ln in lines)
+    return text
+
+
+def _field_comments(cls: type) -> dict:
+    """Trailing ``# comments`` of the dataclass fields in the source (used as YAML comments)."""
+    import inspect
+    import io
+    import tokenize
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found: dict = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError):
+        return {}
+    line_start: dict = {}
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.start[0] not in line_start:
+            line_start[tok.start[0]] = tok
+        if tok.type == tokenize.COMMENT:
+            first = line_start.get(tok.start[0])
+            if first is not None and first.start[1] == 4:  # a field line directly in the class body
+                found.setdefault(first.string, tok.string.lstrip("#").strip())
+    return found
 
 
 def script_main(name: str, default_config: Optional[Path] = None, argv: Optional[List[str]] = None) -> int:
