@@ -74,7 +74,14 @@ def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path]
     except (ValueError, TypeError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return 2
-    res = run_spec(spec, dry_run=dry_run, wait=wait, force=force, echo=typer.echo)
+    try:
+        res = run_spec(spec, dry_run=dry_run, wait=wait, force=force, echo=typer.echo)
+    except (ValueError, TypeError) as exc:  # invalid settings found by the workflow's plan()
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        return 2
+    except RuntimeError as exc:  # e.g. no sbatch on this machine
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        return 1
     if dry_run:
         return 0
     if any(j.state == "submitted" for j in res.jobs.values()) and not res.failed:
