@@ -4,7 +4,7 @@ Graph half (numpy/networkx only, imported on first use):
 :func:`weights_to_graph`, :func:`motif_census`, :func:`triad_census`, :func:`randomize`,
 :func:`motif_significance`, :func:`ffl_types`, :func:`signed_ffl_significance`,
 :func:`motif_intensity`.
-Model half (torch): :func:`make_splice_dataset`, :class:`RNNClassifier`, :func:`train_rnn`,
+Model half (torch): :func:`make_splice_dataset`, :class:`RNNClassifier`,
 :func:`saliency`, and the study :func:`compare_training`.
 
 Example
@@ -30,9 +30,9 @@ _EXPORTS = {
     "signed": ["ffl_types", "signed_ffl_significance", "motif_intensity", "FFL_TYPES"],
     "tasks": ["make_splice_dataset", "read_sequences", "one_hot", "SequenceDataset", "classification_report",
               "DONOR_PWM", "ACCEPTOR_PWM"],
-    "rnn": ["RNNClassifier", "train_rnn", "TrainResult", "load_snapshots"],
-    "saliency": ["saliency", "saliency_profile"],
-    "study": ["compare_training", "StudyConfig", "run_seed", "analyse_seeds", "TrainingComparison"],
+    "rnn": ["RNNClassifier", "RecurrentNet", "load_snapshots"],
+    "saliency": ["saliency", "saliency_profile", "saliency_logo"],
+    "study": ["compare_training", "StudyConfig", "run_seed", "analyse_seeds", "TrainingComparison", "load_config"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

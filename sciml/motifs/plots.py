@@ -1,0 +1,122 @@
+"""Figures for motif analyses (matplotlib, Agg backend; files written atomically)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sciml._io import atomic_savefig
+
+__all__ = ["plot_significance", "plot_z_profiles", "plot_z_distributions", "plot_saliency_profiles",
+           "plot_training_history"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_significance(df: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Bar chart of Z-scores and line of the significance profile of a motif_significance table."""
+    plt = _plt()
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
+    x = np.arange(len(df))
+    labels = [str(k) for k in df.index]
+    ax[0].bar(x, df["z"].fillna(0), color=np.where(df["z"].fillna(0) > 0, "tab:red", "tab:blue"))
+    ax[0].set_ylabel("Z-score")
+    ax[1].plot(x, df["sp"].fillna(0), "o-")
+    ax[1].axhline(0, color="k", lw=0.5)
+    ax[1].set_ylabel("significance profile")
+    for a in ax:
+        a.set_xticks(x)
+        a.set_xticklabels(labels, rotation=90, fontsize=7 if len(x) > 20 else 9)
+    fig.suptitle(title)
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_z_profiles(cmp: Any, path: str | Path) -> Path:
+    """Z-score profiles before vs after training: each seed (thin) and the mean (thick)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    keys = list(cmp.z_before.columns)
+    x = np.arange(len(keys))
+    for frame, color, label in ((cmp.z_before, "tab:gray", "before training"), (cmp.z_after, "tab:red", "after training")):
+        for _, row in frame.iterrows():
+            ax.plot(x, row.to_numpy(float), color=color, alpha=0.25, lw=0.8)
+        ax.plot(x, frame.mean().to_numpy(float), color=color, lw=2.2, marker="o", label=label)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(x)
+    ax.set_xticklabels(keys, rotation=90)
+    ax.set_ylabel("motif Z-score")
+    ax.legend()
+    ax.set_title("Motif Z-scores of the recurrent circuit (matched density)")
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_z_distributions(cmp: Any, path: str | Path) -> Path:
+    """Per-motif paired Z-scores across seeds (before -> after) with lines joining each seed."""
+    plt = _plt()
+    keys = list(cmp.z_before.columns)
+    ncol = min(7, len(keys))
+    nrow = int(np.ceil(len(keys) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.7 * ncol, 2.2 * nrow), squeeze=False)
+    for ax, k in zip(axes.ravel(), keys):
+        b = cmp.z_before[k].to_numpy(float)
+        a = cmp.z_after[k].to_numpy(float)
+        for bi, ai in zip(b, a):
+            ax.plot([0, 1], [bi, ai], color="tab:gray", lw=0.8, marker="o", ms=3)
+        ax.boxplot([b[np.isfinite(b)], a[np.isfinite(a)]], positions=[0, 1], widths=0.4, showfliers=False)
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["init", "trained"], fontsize=7)
+        ax.set_title(str(k), fontsize=9)
+        ax.axhline(0, color="k", lw=0.4)
+    for ax in axes.ravel()[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_saliency_profiles(profile: pd.DataFrame, path: str | Path, boundary: int | None = None) -> Path:
+    """Per-position saliency for each class (columns of ``profile``); the boundary is marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for c in profile.columns:
+        ax.plot(profile.index, profile[c], marker=".", label=str(c))
+    if boundary is not None:
+        ax.axvline(boundary - 0.5, color="k", ls="--", lw=0.8, label="exon/intron boundary")
+    ax.set_xlabel("position in window")
+    ax.set_ylabel("mean |saliency|")
+    ax.legend(fontsize=8)
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training_history(history: pd.DataFrame, path: str | Path) -> Path:
+    """Train/validation loss and validation accuracy per epoch."""
+    plt = _plt()
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+    ax[0].plot(history["epoch"], history["train_loss"], label="train")
+    if "valid_loss" in history:
+        ax[0].plot(history["epoch"], history["valid_loss"], label="valid")
+        ax[1].plot(history["epoch"], history["valid_accuracy"])
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("cross-entropy")
+    ax[0].legend()
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("validation accuracy")
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)

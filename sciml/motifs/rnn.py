@@ -1,0 +1,367 @@
+"""Recurrent classifiers trained by backpropagation through time (torch).
+
+The default cell is an Elman network, ``h_t = tanh(W_ih x_t + b_ih + W h_{t-1} + b_hh)``,
+read out from the last hidden state; its hidden-to-hidden matrix ``W`` (torch's
+``weight_hh_l0``, ``W[j, i]`` = weight from unit ``i`` to unit ``j``) is "the circuit"
+analysed by :mod:`sciml.motifs`. GRU and LSTM cells are options; their circuit is the
+candidate-state block of ``weight_hh_l0`` (GRU ``n`` gate, LSTM ``g`` gate).
+
+Symmetry breaking
+-----------------
+If all hidden units start with identical parameters (same input weights, same
+recurrent weights to and from every unit, same biases and read-out weights), then every
+unit computes the same activation at every time step, receives the same gradient under
+BPTT, and gets the same update from SGD or Adam (which act elementwise). The units stay
+identical forever: the network behaves like a single unit and its recurrent matrix is a
+constant matrix with no structure. Random initialisation breaks this symmetry, lets units
+specialise, and is the reason trained circuits have any wiring pattern to analyse.
+``RNNClassifier(init="identical")`` builds the symmetric network so this can be checked
+(see ``tests/motifs/test_rnn.py``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sciml._io import atomic_torch_save, atomic_write
+
+__all__ = ["RNNClassifier", "RecurrentNet", "load_snapshots"]
+
+_CELLS = ("rnn", "gru", "lstm")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def RecurrentNet(n_inputs: int, hidden_size: int, n_classes: int, cell: str = "rnn", readout: str = "last"):  # noqa: N802
+    """Build the torch module: one recurrent layer + linear read-out of the last hidden state
+    (``readout="last"``) or of the time-averaged hidden states (``"mean"``)."""
+    torch = _torch()
+    nn = torch.nn
+
+    class _Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            kind = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+            kw = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+            self.cell = cell
+            self.rnn = kind(n_inputs, hidden_size, batch_first=True, **kw)
+            self.readout = nn.Linear(hidden_size, n_classes)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            h = out.mean(dim=1) if readout == "mean" else out[:, -1, :]
+            return self.readout(h)
+
+        def recurrent_matrix(self) -> np.ndarray:
+            W = self.rnn.weight_hh_l0.detach().cpu().numpy()
+            H = W.shape[1]
+            if self.cell == "rnn":
+                return W.copy()
+            return W[2 * H:3 * H].copy()  # GRU: n gate; LSTM: g (cell candidate) gate
+
+    return _Net()
+
+
+class RNNClassifier:
+    """Sequence classifier (scikit-learn style) trained with BPTT, Adam, gradient clipping and
+    early stopping on a validation split; snapshots of the weights are kept in memory and
+    optionally written to disk.
+
+    Parameters
+    ----------
+    hidden_size:
+        Number of hidden units (nodes of the circuit graph).
+    cell:
+        ``"rnn"`` (Elman, tanh), ``"gru"`` or ``"lstm"``.
+    readout:
+        ``"last"`` (class scores from the last hidden state) or ``"mean"`` (from the
+        time-averaged hidden states; shorter gradient paths, easier BPTT).
+    epochs, batch_size, lr, weight_decay:
+        Optimisation settings (Adam).
+    clip:
+        Maximum gradient norm (``torch.nn.utils.clip_grad_norm_``); ``None`` disables.
+    patience:
+        Early stopping: stop after ``patience`` epochs without improvement of the validation
+        loss and restore the best weights (``None`` disables).
+    valid_fraction:
+        Share of the training data held out for early stopping when ``fit`` gets no
+        explicit validation set.
+    snapshot_dir, snapshot_every:
+        Where and how often (in epochs) to write ``epoch_XXXX.pt`` (state dict + circuit
+        matrix); the initial (epoch 0) and final (best) weights are always written.
+    init:
+        ``"random"`` (torch default) or ``"identical"`` (all hidden units identical; a
+        demonstration of why symmetry must be broken).
+    dtype:
+        ``"float32"`` or ``"float64"``.
+    seed, device, progress:
+        Seed for initialisation and shuffling; torch device (``None``: CUDA if available);
+        show a progress bar.
+
+    Attributes
+    ----------
+    module_, history_ (DataFrame: epoch, train_loss, valid_loss, valid_accuracy), best_epoch_,
+    snapshots_ (list of ``(epoch, W)``), snapshot_paths_, classes_, n_features_in_.
+
+    Example
+    -------
+    >>> from sciml.motifs import make_splice_dataset
+    >>> ds = make_splice_dataset(600, length=40, seed=0)
+    >>> clf = RNNClassifier(hidden_size=16, epochs=3, seed=0).fit(ds.X, ds.labels)
+    >>> clf.recurrent_weights_.shape
+    (16, 16)
+    """
+
+    def __init__(
+        self,
+        hidden_size: int = 32,
+        cell: str = "rnn",
+        readout: str = "last",
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 5e-3,
+        weight_decay: float = 0.0,
+        clip: float | None = 1.0,
+        patience: int | None = 5,
+        valid_fraction: float = 0.15,
+        snapshot_dir: str | Path | None = None,
+        snapshot_every: int = 5,
+        init: str = "random",
+        dtype: str = "float32",
+        seed: int = 0,
+        device: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.hidden_size = hidden_size
+        self.cell = cell
+        self.readout = readout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip = clip
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_every = snapshot_every
+        self.init = init
+        self.dtype = dtype
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    # -------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        if self.cell not in _CELLS:
+            raise ValueError(f"cell must be one of {_CELLS}, got {self.cell!r}")
+        if self.readout not in ("last", "mean"):
+            raise ValueError(f"readout must be 'last' or 'mean', got {self.readout!r}")
+        if not isinstance(self.hidden_size, int) or self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive integer, got {self.hidden_size!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
+        if self.init not in ("random", "identical"):
+            raise ValueError(f"init must be 'random' or 'identical', got {self.init!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if not 0 <= self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+
+    @staticmethod
+    def _check_xy(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 3:
+            raise ValueError(f"X must have shape (n_sequences, length, n_features), got {X.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN/inf")
+        if y is None:
+            return X, None
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        return X, y.astype(np.int64)
+
+    def _make_identical(self, net) -> None:
+        torch = _torch()
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(self.seed)
+            for name, p in net.rnn.named_parameters():
+                if name.startswith("weight_ih"):
+                    row = torch.randn(p.shape[1], generator=g, dtype=p.dtype) * 0.5
+                    p.copy_(row.expand_as(p))
+                elif name.startswith("weight_hh"):
+                    p.fill_(0.1 / p.shape[1])
+                else:
+                    p.fill_(0.01)
+            col = torch.randn(net.readout.weight.shape[0], 1, generator=g, dtype=net.readout.weight.dtype)
+            net.readout.weight.copy_(col.expand_as(net.readout.weight))
+            net.readout.bias.zero_()
+
+    def _snapshot(self, epoch: int, tag: str | None = None) -> None:
+        W = self.module_.recurrent_matrix()
+        self.snapshots_.append((epoch, W))
+        if self.snapshot_dir is not None:
+            d = Path(self.snapshot_dir)
+            path = d / (f"{tag}.pt" if tag else f"epoch_{epoch:04d}.pt")
+            atomic_torch_save({"epoch": epoch, "state_dict": copy.deepcopy(self.module_.state_dict()),
+                               "W": W, "cell": self.cell, "hidden_size": self.hidden_size}, path)
+            with atomic_write(path.with_suffix(".npy"), "wb") as fh:
+                np.save(fh, W)
+            self.snapshot_paths_.append(str(path))
+
+    def fit(self, X: Any, y: Any, X_valid: Any = None, y_valid: Any = None) -> "RNNClassifier":
+        """Train on one-hot sequences ``X`` (n, length, 4) with labels ``y``; returns ``self``."""
+        self._validate()
+        torch = _torch()
+        from sciml._runtime import quiet_progress, resolve_device
+
+        X, y = self._check_xy(X, y)
+        if X_valid is None and self.valid_fraction > 0 and self.patience is not None:
+            perm = np.random.default_rng(self.seed).permutation(len(X))
+            nv = max(1, int(round(self.valid_fraction * len(X))))
+            X_valid, y_valid = X[perm[:nv]], y[perm[:nv]]
+            X, y = X[perm[nv:]], y[perm[nv:]]
+        elif X_valid is not None:
+            X_valid, y_valid = self._check_xy(X_valid, y_valid)
+        self.classes_ = np.unique(y)
+        n_classes = int(max(y.max(), (y_valid.max() if y_valid is not None else 0))) + 1
+        self.n_features_in_ = X.shape[2]
+        dev = resolve_device(self.device)
+        dt = torch.float64 if self.dtype == "float64" else torch.float32
+        torch.manual_seed(self.seed)
+        net = RecurrentNet(X.shape[2], self.hidden_size, n_classes, self.cell, self.readout).to(device=dev, dtype=dt)
+        if self.init == "identical":
+            self._make_identical(net)
+        self.module_ = net
+        self.snapshots_, self.snapshot_paths_ = [], []
+        self._snapshot(0, "init")
+        Xt = torch.as_tensor(X, dtype=dt, device=dev)
+        yt = torch.as_tensor(y, device=dev)
+        if X_valid is not None:
+            Xv = torch.as_tensor(X_valid, dtype=dt, device=dev)
+            yv = torch.as_tensor(y_valid, device=dev)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        lossf = torch.nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(self.seed)
+        best = (math.inf, 0, copy.deepcopy(net.state_dict()))
+        rows = []
+        bad = 0
+        epochs = range(1, self.epochs + 1)
+        if self.progress and not quiet_progress():
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc="BPTT epochs", unit="epoch")
+        for epoch in epochs:
+            net.train()
+            perm = torch.randperm(len(Xt), generator=gen).to(dev)
+            tot = 0.0
+            for k in range(0, len(Xt), self.batch_size):
+                idx = perm[k:k + self.batch_size]
+                opt.zero_grad()
+                loss = lossf(net(Xt[idx]), yt[idx])
+                loss.backward()
+                if self.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.clip)
+                opt.step()
+                tot += float(loss.detach()) * len(idx)
+            row = {"epoch": epoch, "train_loss": tot / len(Xt)}
+            if X_valid is not None:
+                net.eval()
+                with torch.no_grad():
+                    out = net(Xv)
+                    vl = float(lossf(out, yv))
+                    row.update(valid_loss=vl, valid_accuracy=float((out.argmax(1) == yv).float().mean()))
+                if vl < best[0] - 1e-6:
+                    best = (vl, epoch, copy.deepcopy(net.state_dict()))
+                    bad = 0
+                else:
+                    bad += 1
+            else:
+                best = (row["train_loss"], epoch, copy.deepcopy(net.state_dict()))
+            rows.append(row)
+            if not np.isfinite(row["train_loss"]):
+                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {row['train_loss']}); lower lr")
+            if self.snapshot_every and epoch % self.snapshot_every == 0 and epoch < self.epochs:
+                self._snapshot(epoch)
+            if self.patience is not None and X_valid is not None and bad >= self.patience:
+                break
+        if self.epochs > 0:
+            net.load_state_dict(best[2])
+        self.best_epoch_ = int(best[1])
+        import pandas as pd
+
+        self.history_ = pd.DataFrame(rows)
+        self._snapshot(self.best_epoch_, "final")
+        net.eval()
+        return self
+
+    # -------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise RuntimeError("this RNNClassifier is not fitted yet; call fit(X, y) first")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Class scores (logits), shape (n, n_classes)."""
+        self._check_fitted()
+        torch = _torch()
+        X, _ = self._check_xy(X)
+        p = next(self.module_.parameters())
+        out = []
+        with torch.no_grad():
+            for k in range(0, len(X), 1024):
+                out.append(self.module_(torch.as_tensor(X[k:k + 1024], dtype=p.dtype, device=p.device)).cpu().numpy())
+        return np.concatenate(out)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        s = self.decision_function(X)
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        return s / s.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.decision_function(X).argmax(axis=1)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy."""
+        return float((self.predict(X) == np.asarray(y)).mean())
+
+    @property
+    def recurrent_weights_(self) -> np.ndarray:
+        """The circuit: hidden-to-hidden matrix of the fitted (best) network, ``W[j, i]``: i -> j."""
+        self._check_fitted()
+        return self.module_.recurrent_matrix()
+
+    @property
+    def initial_weights_(self) -> np.ndarray:
+        """The circuit at initialisation (epoch 0)."""
+        self._check_fitted()
+        return self.snapshots_[0][1]
+
+
+def load_snapshots(directory: str | Path) -> list[tuple[int, str, np.ndarray]]:
+    """``(epoch, name, W)`` for every ``*.npy`` snapshot written by :class:`RNNClassifier`."""
+    directory = Path(directory)
+    out = []
+    for p in sorted(directory.glob("*.npy")):
+        W = np.load(p)
+        if p.stem == "init":
+            ep = 0
+        elif p.stem.startswith("epoch_"):
+            ep = int(p.stem.split("_")[1])
+        else:
+            import torch
+
+            ep = int(torch.load(p.with_suffix(".pt"), weights_only=False)["epoch"])
+        out.append((ep, p.stem, W))
+    if not out:
+        raise ValueError(f"no weight snapshots (*.npy) in {str(directory)!r}")
+    return sorted(out, key=lambda t: (t[0], t[1] == "final"))
