@@ -65,8 +65,6 @@ class SciMLCalculator(Calculator):
             else:
                 raise TypeError(f"model must be a path or an EquivariantPotential, got {type(m).__name__}")
             m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
             models.append(m)
         ref = models[0]
         for k, m in enumerate(models[1:], 1):

@@ -65,7 +65,7 @@ def neighbor_list(
             for d in range(3):
                 if not pbc[d] and not np.any(box[d]):
                     box[d, d] = 1.0
-        i, j, S = _VesinNeighborList(cutoff=float(cutoff), full_list=True).compute(
+        i, j, S = _vesin(float(cutoff)).compute(
             positions, box, pbc.tolist(), quantities="ijS", copy=True
         )
         S = np.asarray(S, dtype=np.int64)
@@ -75,6 +75,17 @@ def neighbor_list(
 
     i, j, S = primitive_neighbor_list("ijS", pbc, cell, positions, float(cutoff), self_interaction=False)
     return i.astype(np.int64), j.astype(np.int64), S.astype(np.int64)
+
+
+_VESIN_CACHE: dict = {}
+
+
+def _vesin(cutoff: float):
+    """One vesin NeighborList object per cutoff (constructing it costs more than a small search)."""
+    nl = _VESIN_CACHE.get(cutoff)
+    if nl is None:
+        nl = _VESIN_CACHE[cutoff] = _VesinNeighborList(cutoff=cutoff, full_list=True)
+    return nl
 
 
 @dataclass

@@ -133,7 +133,7 @@ def run_md(
     def record(step: int) -> None:
         epot = atoms.get_potential_energy()
         ekin = atoms.get_kinetic_energy()
-        rows.append((step * dt_fs / 1000.0, epot, ekin, epot + ekin, ekin / (1.5 * n * units.kB)))
+        rows.append((step * dt_fs / 1000.0, epot, ekin, epot + ekin, atoms.get_temperature()))
         if trajectory is not None and step % write_every == 0:
             snap = atoms.copy()
             snap.calc = SinglePointCalculator(snap, energy=epot, forces=atoms.get_forces().copy())

@@ -209,8 +209,8 @@ class EquivariantPotential(nn.Module):
         return self.atomic_energies.dtype
 
     def num_parameters(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        """Number of learnable parameters (weights of the network, not the fixed statistics)."""
+        return sum(p.numel() for p in self.parameters())
 
     def forward(
         self,
