@@ -14,6 +14,7 @@ listen on 127.0.0.1 on free ports; daemons are stopped by PID after cancelling l
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -234,19 +235,18 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         try:
             self.cancel_all()
         finally:
-            for name in ("slurmd", "slurmctld", "munged"):
-                pid = self.pids.pop(name, None)
-                if pid is None:
-                    continue
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
+            for group in (("slurmd", "slurmctld"), ("munged",)):  # daemons of a group stop in parallel
+                pids = [self.pids.pop(n) for n in group if n in self.pids]
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + 10
-                while _pid_alive(pid) and time.monotonic() < deadline:
+                while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                if _pid_alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+                for pid in pids:
+                    if _pid_alive(pid):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
             if self.root is not None and not os.environ.get("SCIML_KEEP_SLURM_DIR"):
                 shutil.rmtree(self.root, ignore_errors=True)
                 self.root = None

@@ -97,46 +97,15 @@ def test_sbatch_error_is_reported(tmp_path, slurm_executor):
     assert res.failed == ["x1"] and "sbatch failed" in res.jobs["x1"].error
 
 
-DDP_SCRIPT = r'''
-import os, sys
-import torch
-import torch.distributed as dist
-rank, world = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
-dist.init_process_group("gloo", rank=rank, world_size=world, init_method="env://")
-x = torch.tensor([float(rank + 1)])
-dist.all_reduce(x)
-print(f"rank {rank}/{world} sum {x.item()}", flush=True)
-dist.destroy_process_group()
-'''
-
-
-def test_srun_two_task_ddp_allreduce(tmp_path, slurm_cluster):
-    """A batch job with 2 tasks launches torch.distributed (gloo) through srun."""
-    if slurm_cluster is None:
-        pytest.skip("uses the local test cluster")
-    script = tmp_path / "allreduce.py"
-    script.write_text(DDP_SCRIPT)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    batch = tmp_path / "ddp.sbatch"
-    batch.write_text(
-        "#!/bin/bash\n#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=1\n#SBATCH --time=5\n"
-        f"#SBATCH --output={tmp_path}/ddp-%j.out\n"
-        f"export MASTER_ADDR=127.0.0.1 MASTER_PORT={port} OMP_NUM_THREADS=1\n"
-        f"srun --ntasks=2 {sys.executable} {script}\n"
-    )
-    jid = subprocess.run(["sbatch", "--parsable", str(batch)], capture_output=True, text=True, check=True).stdout.strip()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        q = subprocess.run(["squeue", "-h", "-j", jid], capture_output=True, text=True)
-        if not q.stdout.strip():
-            break
-        time.sleep(0.3)
-    log = (tmp_path / f"ddp-{jid}.out").read_text()
-    assert "rank 0/2 sum 3.0" in log and "rank 1/2 sum 3.0" in log, log
+@pytest.mark.slow
+def test_real_workflow_ensemble_as_job_array(tmp_path, slurm_executor):
+    """The shipped `ensemble` workflow (tiny settings) trains its members as a Slurm job array."""
+    cfg = {"n_train": 20, "n_valid": 5, "n_test": 10, "n_models": 2, "num_channels": 4, "lmax": 1,
+           "cutoff": 4.0, "max_epochs": 2, "max_time_s": 3.0, "threads": 1}
+    res = run_workflow("ensemble", cfg, tmp_path / "ens", {**slurm_executor, "mem": "1G", "wait_timeout": 240})
+    assert res.ok, res.summary()
+    assert len({j.slurm_job_id.split("_")[0] for j in res.jobs.values()}) == 1
+    assert res.metrics["n_models"] == 2 and (tmp_path / "ens" / "report.md").exists()
 
 
 TRAIN_YAML = """\
@@ -185,7 +154,6 @@ def test_ddp_example_scripts_match_single_process_training(tmp_path, slurm_clust
     1-process training with the same global batch, and only rank 0 reports."""
     if slurm_cluster is None:
         pytest.skip("uses the local test cluster")
-    pytest.importorskip("sciml.potentials.train")
     from sciml.atoms import write_frames
 
     frames = _cu_frames(12)
