@@ -348,10 +348,7 @@ def _is_done(job: Job, workdir: Path) -> bool:
         rec = json.loads((workdir / "job.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return True  # a result without a record (older run): trust it
-    same = rec.get("kwargs") == json.loads(json.dumps(job.kwargs)) and rec.get("fn") == job.fn_path
-    if not same:
-        log.warning("job %s: kwargs or function changed since its result was written; running it again", job.name)
-    return same
+    return rec.get("kwargs") == json.loads(json.dumps(job.kwargs)) and rec.get("fn") == job.fn_path
 
 
 class _RunLog:
@@ -473,6 +470,7 @@ def run_workflow(
     t0, started = time.time(), _now()
     outcomes: dict[str, JobOutcome] = {}
     todo: list[Job] = []
+    changed: list[str] = []
     for job in jobs:
         wd = out / "jobs" / job.name
         if not force and _is_done(job, wd):
@@ -480,6 +478,8 @@ def run_workflow(
         else:
             outcomes[job.name] = JobOutcome(job.name, "planned")
             todo.append(job)
+            if not force and (wd / "result.json").exists():
+                changed.append(job.name)
 
     if dry_run:
         runner = make_executor(ex_cfg, out, name)
@@ -487,7 +487,8 @@ def run_workflow(
             echo(f"workflow {name}: {len(jobs)} job(s), {len(todo)} to run, {len(jobs) - len(todo)} with results "
                  f"in {out} (dry run: nothing is run)")
             for job in jobs:
-                echo(f"  {outcomes[job.name].state:8s} {job.name}: {job.fn_path}({json.dumps(job.kwargs)})"
+                label = "done" if outcomes[job.name].state == "skipped" else ("changed" if job.name in changed else "to run")
+                echo(f"  {label:8s} {job.name}: {job.fn_path}({json.dumps(job.kwargs)})"
                      + (" [gpu]" if job.gpu else ""))
             for line in runner.describe(todo):
                 echo("  " + line)
@@ -509,6 +510,9 @@ def run_workflow(
                     (wd / "result.json").unlink()
     say(f"workflow {name}: {len(jobs)} job(s): {len(jobs) - len(todo)} already done, {len(todo)} to run "
         f"({ex_cfg.kind} executor)")
+    if changed:
+        say(f"settings changed since the last run for {len(changed)} job(s), running them again: "
+            + ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
 
     runner = make_executor(ex_cfg, out, name)
     remaining = list(todo)

@@ -50,8 +50,10 @@ def test_rerun_is_idempotent_and_new_jobs_only_run(tmp_path):
     # a larger sweep runs only the new job; changed kwargs re-run the affected jobs
     more = run_workflow(WF, {"values": [1, 2, 4]}, out)
     assert more.executed == ["x4"] and more.metrics["total"] == 21
-    changed = run_workflow(WF, {"values": [1, 2, 4], "scale": 2.0}, out)
+    lines: list[str] = []
+    changed = run_workflow(WF, {"values": [1, 2, 4], "scale": 2.0}, out, echo=lines.append)
     assert sorted(changed.executed) == ["x1", "x2", "x4"] and changed.metrics["total"] == 42
+    assert any("settings changed since the last run for 3 job(s)" in ln for ln in lines)
     forced = run_workflow(WF, {"values": [1]}, out, force=True)
     assert forced.executed == ["x1"] and _calls(out, "x1") == 3
 
