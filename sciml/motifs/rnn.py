@@ -15,6 +15,7 @@ BPTT, and gets the same update from SGD or Adam (which act elementwise). The uni
 identical forever: the network behaves like a single unit and its recurrent matrix is a
 constant matrix with no structure. Random initialisation breaks this symmetry, lets units
 specialise, and is the reason trained circuits have any wiring pattern to analyse.
+Both random schemes (``init="orthogonal"``, the default, and ``"uniform"``) break it.
 ``RNNClassifier(init="identical")`` builds the symmetric network so this can be checked
 (see ``tests/motifs/test_rnn.py``).
 """
@@ -98,8 +99,12 @@ class RNNClassifier:
         Where and how often (in epochs) to write ``epoch_XXXX.pt`` (state dict + circuit
         matrix); the initial (epoch 0) and final (best) weights are always written.
     init:
-        ``"random"`` (torch default) or ``"identical"`` (all hidden units identical; a
-        demonstration of why symmetry must be broken).
+        ``"orthogonal"`` (default: random orthogonal hidden-to-hidden blocks, which keeps
+        BPTT gradients from vanishing and trains this task several times faster),
+        ``"uniform"`` (torch's default U(-1/sqrt(H), 1/sqrt(H)) for everything) or
+        ``"identical"`` (all hidden units identical; a demonstration of why symmetry must
+        be broken). Input and read-out weights are always torch's random defaults except
+        for ``"identical"``.
     dtype:
         ``"float32"`` or ``"float64"``.
     seed, device, progress:
@@ -134,7 +139,7 @@ class RNNClassifier:
         valid_fraction: float = 0.15,
         snapshot_dir: str | Path | None = None,
         snapshot_every: int = 5,
-        init: str = "random",
+        init: str = "orthogonal",
         dtype: str = "float32",
         seed: int = 0,
         device: str | None = None,
@@ -168,8 +173,8 @@ class RNNClassifier:
             raise ValueError(f"hidden_size must be a positive integer, got {self.hidden_size!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
-        if self.init not in ("random", "identical"):
-            raise ValueError(f"init must be 'random' or 'identical', got {self.init!r}")
+        if self.init not in ("orthogonal", "uniform", "identical"):
+            raise ValueError(f"init must be 'orthogonal', 'uniform' or 'identical', got {self.init!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if not 0 <= self.valid_fraction < 1:
@@ -242,6 +247,12 @@ class RNNClassifier:
         net = RecurrentNet(X.shape[2], self.hidden_size, n_classes, self.cell, self.readout).to(device=dev, dtype=dt)
         if self.init == "identical":
             self._make_identical(net)
+        elif self.init == "orthogonal":
+            with torch.no_grad():
+                Whh = net.rnn.weight_hh_l0
+                H = Whh.shape[1]
+                for k in range(Whh.shape[0] // H):
+                    torch.nn.init.orthogonal_(Whh[k * H:(k + 1) * H])
         self.module_ = net
         self.snapshots_, self.snapshot_paths_ = [], []
         self._snapshot(0, "init")

@@ -129,6 +129,12 @@ def one_hot(sequences: Sequence[str]) -> np.ndarray:
     >>> one_hot(["ACGT"])[0].argmax(axis=1).tolist()
     [0, 1, 2, 3]
     """
+    if len(sequences) == 0:
+        raise ValueError("no sequences to encode")
+    L = len(sequences[0])
+    for i, s in enumerate(sequences):
+        if len(s) != L:
+            raise ValueError(f"sequence {i} has length {len(s)}, expected {L} (all windows must be equal length)")
     lut = np.full((256, 4), np.nan, dtype=np.float32)
     for k, b in enumerate(BASES):
         lut[ord(b)] = lut[ord(b.lower())] = np.eye(4, dtype=np.float32)[k]
@@ -174,8 +180,9 @@ def make_splice_dataset(
     >>> all(s[20:22] == "GT" for s, y in zip(ds.sequences, ds.labels) if y == 1)
     True
     """
-    if length < 24:
-        raise ValueError(f"length must be at least 24 to hold both splice-site profiles, got {length}")
+    if length < 30:
+        raise ValueError(f"length must be at least 30 to hold both splice-site profiles (15 intron bases "
+                         f"before an acceptor), got {length}")
     if n < 3:
         raise ValueError(f"n must be at least 3, got {n}")
     p = np.asarray(proportions, dtype=float)
