@@ -488,8 +488,9 @@ def run_workflow(
                  f"in {out} (dry run: nothing is run)")
             for job in jobs:
                 label = "done" if outcomes[job.name].state == "skipped" else ("changed" if job.name in changed else "to run")
-                echo(f"  {label:8s} {job.name}: {job.fn_path}({json.dumps(job.kwargs)})"
-                     + (" [gpu]" if job.gpu else ""))
+                args = json.dumps(job.kwargs)
+                args = args if len(args) <= 100 else args[:97] + "..."
+                echo(f"  {label:8s} {job.name}: {job.fn_path}({args})" + (" [gpu]" if job.gpu else ""))
             for line in runner.describe(todo):
                 echo("  " + line)
         return RunResult(name, out, outcomes, dry_run=True)
