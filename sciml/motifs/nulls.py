@@ -178,81 +178,74 @@ except ImportError:  # pragma: no cover
     _USE_NUMBA = False
 
 
-def _kernel_source() -> Any:
-    nb = _numba
-
-    @nb.njit(cache=True, nogil=True)
-    def _getb(bits, rb, x, y):
-        return (bits[x * rb + (y >> 3)] >> (y & 7)) & 1
-
-    @nb.njit(cache=True, nogil=True)
-    def _setb(bits, rb, x, y, v):
-        i = x * rb + (y >> 3)
-        if v:
-            bits[i] |= np.uint8(1 << (y & 7))
-        else:
-            bits[i] &= np.uint8(~(1 << (y & 7)) & 0xFF)
-
-    @nb.njit(cache=True, nogil=True)
-    def _chain(S, D, bits, rb, n_attempts, mutual_pairs, forbid_reverse):
-        m = S.shape[0]
-        done = 0
-        if m < 2:
-            return 0
-        for _ in range(n_attempts):
-            e1 = np.random.randint(0, m)
-            e2 = np.random.randint(0, m)
-            a = S[e1]
-            b = D[e1]
-            c = S[e2]
-            d = D[e2]
-            if mutual_pairs and np.random.random() < 0.5:
-                c, d = d, c
-            if a == c or b == d or a == d or c == b:
-                continue
-            if _getb(bits, rb, a, d) or _getb(bits, rb, c, b):
-                continue
-            if forbid_reverse and (_getb(bits, rb, d, a) or _getb(bits, rb, b, c)):
-                continue
-            _setb(bits, rb, a, b, False)
-            _setb(bits, rb, c, d, False)
-            _setb(bits, rb, a, d, True)
-            _setb(bits, rb, c, b, True)
-            if mutual_pairs:
-                _setb(bits, rb, b, a, False)
-                _setb(bits, rb, d, c, False)
-                _setb(bits, rb, d, a, True)
-                _setb(bits, rb, b, c, True)
-            D[e1] = d
-            S[e2] = c
-            D[e2] = b
-            done += 1
-        return done
-
-    @nb.njit(cache=True, nogil=True)
-    def _randomize_one(src, dst, n, S1, D1, S2, D2, t1, t2, mode, seed):
-        np.random.seed(seed)
-        rb = (n + 7) // 8
-        bits = np.zeros(n * rb, dtype=np.uint8)
-        for k in range(src.shape[0]):
-            _setb(bits, rb, src[k], dst[k], True)
-        if mode == 0:
-            return _chain(S1, D1, bits, rb, t1, False, False)
-        a1 = _chain(S1, D1, bits, rb, t1, False, True)
-        a2 = _chain(S2, D2, bits, rb, t2, True, True)
-        return a1 + a2
-
-    return _randomize_one
+def _njit(fn):
+    return _numba.njit(cache=True, nogil=True)(fn) if _USE_NUMBA else fn
 
 
-_KERNEL = None
+@_njit
+def _getb(bits, rb, x, y):
+    return (bits[x * rb + (y >> 3)] >> (y & 7)) & 1
 
 
-def _kernel():
-    global _KERNEL
-    if _KERNEL is None:
-        _KERNEL = _kernel_source()
-    return _KERNEL
+@_njit
+def _setb(bits, rb, x, y, v):
+    i = x * rb + (y >> 3)
+    if v:
+        bits[i] |= np.uint8(1 << (y & 7))
+    else:
+        bits[i] &= np.uint8(~(1 << (y & 7)) & 0xFF)
+
+
+@_njit
+def _chain(S, D, bits, rb, n_attempts, mutual_pairs, forbid_reverse):
+    m = S.shape[0]
+    done = 0
+    if m < 2:
+        return 0
+    for _ in range(n_attempts):
+        e1 = np.random.randint(0, m)
+        e2 = np.random.randint(0, m)
+        a = S[e1]
+        b = D[e1]
+        c = S[e2]
+        d = D[e2]
+        if mutual_pairs and np.random.random() < 0.5:
+            c, d = d, c
+        if a == c or b == d or a == d or c == b:
+            continue
+        if _getb(bits, rb, a, d) or _getb(bits, rb, c, b):
+            continue
+        if forbid_reverse and (_getb(bits, rb, d, a) or _getb(bits, rb, b, c)):
+            continue
+        _setb(bits, rb, a, b, False)
+        _setb(bits, rb, c, d, False)
+        _setb(bits, rb, a, d, True)
+        _setb(bits, rb, c, b, True)
+        if mutual_pairs:
+            _setb(bits, rb, b, a, False)
+            _setb(bits, rb, d, c, False)
+            _setb(bits, rb, d, a, True)
+            _setb(bits, rb, b, c, True)
+        D[e1] = d
+        S[e2] = c
+        D[e2] = b
+        done += 1
+    return done
+
+
+@_njit
+def _randomize_one(src, dst, n, S1, D1, S2, D2, t1, t2, mode, seed):
+    """One switching chain (compiled): mode 0 = degree null, 1 = mutual null."""
+    np.random.seed(seed)
+    rb = (n + 7) // 8
+    bits = np.zeros(n * rb, dtype=np.uint8)
+    for k in range(src.shape[0]):
+        _setb(bits, rb, src[k], dst[k], True)
+    if mode == 0:
+        return _chain(S1, D1, bits, rb, t1, False, False)
+    a1 = _chain(S1, D1, bits, rb, t1, False, True)
+    a2 = _chain(S2, D2, bits, rb, t2, True, True)
+    return a1 + a2
 
 
 def _er_arrays(n: int, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -336,7 +329,7 @@ def null_arrays(
 
 
 def _null_arrays_numba(src, dst, n, mutual, null, n_random, rng, q, progress):
-    kern = _kernel()
+    kern = _randomize_one
     seeds = rng.integers(0, 2**31 - 1, size=n_random)
     src = src.astype(np.int64)
     dst = dst.astype(np.int64)
@@ -353,7 +346,8 @@ def _null_arrays_numba(src, dst, n, mutual, null, n_random, rng, q, progress):
     for r in it:
         S1, D1 = src[asym].copy(), dst[asym].copy()
         S2, D2 = src[mpair].copy(), dst[mpair].copy()
-        ach = kern(src, dst, n, S1, D1, S2, D2, t1, t2, mode, int(seeds[r]))
+        ach = kern(src, dst, np.int64(n), S1, D1, S2, D2, np.int64(t1), np.int64(t2), np.int64(mode),
+                   np.int64(seeds[r]))
         yield np.concatenate([S1, S2, D2]), np.concatenate([D1, D2, S2]), t1 + t2, int(ach)
 
 
