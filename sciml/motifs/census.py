@@ -296,7 +296,8 @@ class _Skeleton:
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, n: int):
         self.n = n
-        if n <= self.DENSE_MAX:  # dense path: no sorting needed
+        # dense n x n code matrix for small or dense graphs (no sorting needed), sorted keys otherwise
+        if n <= self.DENSE_MAX and (n <= 256 or n * n <= 64 * len(src)):
             A = np.zeros((n, n), dtype=np.uint8)
             A[src, dst] = 1
             C = A | (A.T << 1)

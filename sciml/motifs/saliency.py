@@ -39,8 +39,9 @@ def saliency(model: Any, X: np.ndarray, target: int | np.ndarray | None = None, 
         raise ValueError(f"X must have shape (n, length, 4), got {X.shape}")
     xt = torch.as_tensor(X, dtype=p.dtype, device=p.device).requires_grad_(True)
     was_training = net.training
-    net.eval()
-    # cuDNN RNN backward needs train mode; on CPU eval mode is fine
+    # train mode: cuDNN's RNN backward refuses eval mode; the network has no dropout or
+    # batch-norm, so train and eval modes compute the same function
+    net.train()
     scores = net(xt)
     if target is None:
         tgt = scores.argmax(1)
