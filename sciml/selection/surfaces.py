@@ -13,11 +13,38 @@ gamma, and the intervals are posterior percentiles.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (restored afterwards)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def _quiet_jit() -> Iterator[None]:
+    """Silence gpytorch's use of the deprecated ``torch.jit.script`` (not ours to fix)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.script.*")
+        yield
 
 
 class FitnessSurface:
@@ -33,6 +60,9 @@ class FitnessSurface:
     n_features : random Fourier features of the prior in posterior draws.
     seed : random seed (inducing-point subset, posterior draws).
     progress : show a progress bar while fitting.
+    n_threads : torch threads while fitting/sampling; default 1 for n <= 2000 individuals (these
+        small dense problems are fastest single-threaded, especially on a busy machine), else
+        torch's setting.
 
     Learned attributes: ``lengthscale_`` (per trait), ``outputscale_``, ``noise_`` (continuous),
     ``mean_`` (constant prior mean), ``traits_``, ``n_features_in_``, ``W_mean_``.
@@ -47,7 +77,8 @@ class FitnessSurface:
     """
 
     def __init__(self, fitness_type: str = "continuous", n_iter: int = 150, lr: float = 0.05,
-                 n_inducing: int = 300, n_features: int = 1024, seed: int | None = 0, progress: bool = True):
+                 n_inducing: int = 300, n_features: int = 1024, seed: int | None = 0, progress: bool = True,
+                 n_threads: int | None = None):
         self.fitness_type = fitness_type
         self.n_iter = n_iter
         self.lr = lr
@@ -55,10 +86,18 @@ class FitnessSurface:
         self.n_features = n_features
         self.seed = seed
         self.progress = progress
+        self.n_threads = n_threads
+
+    def _threads(self, n: int):
+        return _torch_threads(self.n_threads if self.n_threads is not None else (1 if n <= 2000 else None))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, Z: np.ndarray | pd.DataFrame, W: np.ndarray | pd.Series) -> "FitnessSurface":
         """Fit kernel hyperparameters (and the variational posterior for binary fitness)."""
+        with self._threads(len(W)), _quiet_jit():
+            return self._fit(Z, W)
+
+    def _fit(self, Z, W) -> "FitnessSurface":
         import gpytorch
         import torch
         from tqdm.auto import tqdm
@@ -192,7 +231,7 @@ class FitnessSurface:
         if Z.shape[1] != self.n_features_in_:
             raise ValueError(f"Z has {Z.shape[1]} columns, the surface was fitted on {self.n_features_in_}")
         x = torch.as_tensor(Z, dtype=torch.float64)
-        with torch.no_grad(), gpytorch.settings.fast_pred_var():
+        with torch.no_grad(), gpytorch.settings.fast_pred_var(), _quiet_jit():
             f = self.model_(x)
             if self.fitness_type == "binary":
                 mean = self.likelihood_(f).mean.numpy()
@@ -258,7 +297,7 @@ class FitnessSurface:
         x0 = torch.as_tensor(np.array(Z.to_numpy(float) if isinstance(Z, pd.DataFrame) else Z, float),
                              dtype=torch.float64).reshape(-1, self.n_features_in_)
         feat, wts = self._posterior_draws(n_samples, torch.Generator().manual_seed(0 if seed is None else int(seed)))
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_jit():
             f = (torch.vmap(feat)(x0) @ wts.T).T + self.mean_
         if self.fitness_type == "binary":
             return torch.special.ndtr(f).numpy()
@@ -277,6 +316,10 @@ class FitnessSurface:
         DataFrame ``trait_i, trait_j, estimate, se, ci_low, ci_high``; ``gamma_matrix_`` holds the
         trait x trait posterior mean.
         """
+        with self._threads(len(self.X_) if hasattr(self, "X_") else 0), _quiet_jit():
+            return self._average_gradients(Z, n_samples, level, seed, chunk)
+
+    def _average_gradients(self, Z, n_samples, level, seed, chunk):
         import torch
         from torch.func import jacfwd
 
