@@ -1,0 +1,109 @@
+"""Rotation- and translation-invariant molecular descriptors with analytic Jacobians.
+
+The default descriptor is the vector of inverse pairwise distances
+``x_k = 1 / |r_i - r_j|`` over all atom pairs ``i < j`` (the sGDML/GDML
+descriptor). Its Jacobian with respect to the Cartesian positions is analytic::
+
+    d x_k / d r_i = -(r_i - r_j) / |r_i - r_j|^3,   d x_k / d r_j = +(r_i - r_j) / |r_i - r_j|^3
+
+Positions are in Å, descriptors in 1/Å. Everything here works on batches of
+structures with the same atom count (one molecule, many configurations).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["pair_indices", "inverse_distances", "descriptor_permutation"]
+
+
+def pair_indices(n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Atom indices ``(i, j)`` with ``i < j`` in the descriptor order (row-major upper triangle).
+
+    Example
+    -------
+    >>> i, j = pair_indices(3)
+    >>> list(zip(i.tolist(), j.tolist()))
+    [(0, 1), (0, 2), (1, 2)]
+    """
+    if n_atoms < 2:
+        raise ValueError(f"a molecular descriptor needs at least 2 atoms, got n_atoms={n_atoms}")
+    i, j = np.triu_indices(n_atoms, k=1)
+    return i.astype(np.int64), j.astype(np.int64)
+
+
+def inverse_distances(
+    positions: np.ndarray | torch.Tensor, jacobian: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Inverse pairwise distances and their analytic Jacobian.
+
+    Parameters
+    ----------
+    positions:
+        ``(n_structures, n_atoms, 3)`` or ``(n_atoms, 3)`` Cartesian positions in Å.
+    jacobian:
+        Also return ``dx/dR`` of shape ``(n_structures, D, 3 * n_atoms)``
+        (columns ordered atom-major: ``3 * atom + xyz``).
+
+    Returns
+    -------
+    x:
+        ``(n_structures, D)`` descriptors in 1/Å with ``D = n_atoms (n_atoms - 1) / 2``.
+    jac:
+        The Jacobian, or ``None``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> x, J = inverse_distances(np.array([[0.0, 0, 0], [2.0, 0, 0]]))
+    >>> float(x[0, 0]), J.shape
+    (0.5, torch.Size([1, 1, 6]))
+    """
+    pos = torch.as_tensor(positions, dtype=torch.float64)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if pos.ndim != 3 or pos.shape[-1] != 3:
+        raise ValueError(f"positions must have shape (n_structures, n_atoms, 3), got {tuple(pos.shape)}")
+    n, a, _ = pos.shape
+    i, j = pair_indices(a)
+    ti, tj = torch.as_tensor(i), torch.as_tensor(j)
+    diff = pos[:, ti, :] - pos[:, tj, :]  # (n, D, 3)
+    dist = diff.norm(dim=-1)
+    if not torch.all(torch.isfinite(dist)) or torch.any(dist < 1e-8):
+        bad = torch.nonzero(~torch.isfinite(dist) | (dist < 1e-8))[0]
+        raise ValueError(
+            f"structure {int(bad[0])}: atoms {int(ti[bad[1]])} and {int(tj[bad[1]])} coincide or have "
+            "non-finite positions; inverse distances are undefined"
+        )
+    x = 1.0 / dist
+    if not jacobian:
+        return x, None
+    d = diff * (x**3)[..., None]  # (r_i - r_j) / |r_ij|^3
+    D = x.shape[1]
+    jac = torch.zeros(n, D, a, 3, dtype=torch.float64)
+    rows = torch.arange(D)
+    jac[:, rows, ti, :] = -d
+    jac[:, rows, tj, :] = d
+    return x, jac.reshape(n, D, 3 * a)
+
+
+def descriptor_permutation(perm: np.ndarray | list[int]) -> np.ndarray:
+    """Index array ``idx`` such that ``x(R[perm]) == x(R)[idx]`` for inverse distances.
+
+    ``perm`` is an atom permutation: the permuted structure has atom ``k`` at the
+    position of atom ``perm[k]``.
+
+    Example
+    -------
+    >>> descriptor_permutation([1, 0, 2]).tolist()  # swap atoms 0 and 1 of a triatomic
+    [0, 2, 1]
+    """
+    perm = np.asarray(perm, dtype=np.int64)
+    a = len(perm)
+    if sorted(perm.tolist()) != list(range(a)):
+        raise ValueError(f"perm must be a permutation of range({a}), got {perm.tolist()}")
+    i, j = pair_indices(a)
+    index = -np.ones((a, a), dtype=np.int64)
+    index[i, j] = np.arange(len(i))
+    index[j, i] = np.arange(len(i))
+    return index[perm[i], perm[j]]

@@ -1,0 +1,322 @@
+"""Energy + force (derivative) kernels on molecular descriptors.
+
+A stationary kernel on descriptors ``x(R)`` (Matérn-5/2 or RBF, one length-scale
+``l``, signal variance ``s^2``) is written as ``k(x, y) = s^2 g(rho)`` with
+``rho = |x - y|^2 / l^2``. With ``d = x_a - Q x_b`` (``Q`` a permutation of the
+descriptor entries induced by a permutation of identical atoms), the Jacobians
+``J_a = dx/dR`` and ``F = -dE/dR``, the joint covariance blocks are::
+
+    cov(E_a, E_b) = s^2 g
+    cov(E_a, F_b) =  c1 v,          v = (Q J_b)^T d
+    cov(F_a, E_b) = -c1 u,          u = J_a^T d
+    cov(F_a, F_b) =  c2 u v^T - c1 J_a^T Q J_b
+
+with ``c1 = 2 s^2 g'(rho) / l^2`` and ``c2 = -4 s^2 g''(rho) / l^4``.
+The permutation-symmetrised kernel averages these over the permutation group
+(``k_sym(x, y) = mean_Q k(x, Q y)``), which stays positive definite because
+``k`` is invariant under a simultaneous permutation of both arguments.
+
+Everything that depends on the hyperparameters enters through the per-pair
+scalars ``(c0, c1, c2)``; the joint covariance is *linear* in them. The two
+autograd functions below exploit that: assembling the covariance and its
+adjoint (contracting a matrix back onto the scalars) are each other's
+derivatives, so first and second derivatives of the marginal likelihood are
+exact and no per-permutation ``(28 N)^2`` tensors are kept for backward.
+
+Outputs per structure are interleaved ``[E, F_0x, F_0y, F_0z, F_1x, ...]``
+(``1 + 3 n_atoms`` values), like gpytorch's derivative kernels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gpytorch
+import numpy as np
+import torch
+
+from .descriptors import descriptor_permutation, inverse_distances
+
+__all__ = [
+    "KERNELS",
+    "Geometry",
+    "kernel_coefficients",
+    "joint_covariance",
+    "EnergyForceKernel",
+]
+
+KERNELS = ("matern52", "rbf")
+_SQRT5 = math.sqrt(5.0)
+
+
+@dataclass
+class Geometry:
+    """Descriptors and Jacobians of a set of configurations of one molecule.
+
+    Descriptor entries may be rescaled by fixed weights ``w`` (``x -> w x``,
+    ``J -> w J``); weights constant on the orbits of the permutation group keep
+    the symmetrised kernel exactly invariant.
+
+    Attributes
+    ----------
+    X: ``(n, D)`` descriptors. Jt: ``(n, 3A, D)`` transposed Jacobians.
+    p: ``(n, 3A)`` the products ``J^T x``.
+    """
+
+    X: torch.Tensor
+    Jt: torch.Tensor
+    p: torch.Tensor
+
+    @classmethod
+    def from_positions(
+        cls, positions: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None
+    ) -> "Geometry":
+        """Build from ``(n, n_atoms, 3)`` positions in Å; ``weights`` rescale the descriptor entries."""
+        x, jac = inverse_distances(positions, jacobian=True)
+        jt = jac.transpose(1, 2).contiguous()
+        if weights is not None:
+            w = torch.as_tensor(weights, dtype=torch.float64)
+            x, jt = x * w, jt * w
+        return cls(X=x, Jt=jt, p=torch.einsum("nkd,nd->nk", jt, x))
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def __getitem__(self, sl: slice | torch.Tensor | np.ndarray) -> "Geometry":
+        return Geometry(self.X[sl], self.Jt[sl], self.p[sl])
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs per structure: ``1 + 3 n_atoms``."""
+        return 1 + self.Jt.shape[1]
+
+
+class Permutations:
+    """Descriptor index arrays for a group of atom permutations (identity first)."""
+
+    def __init__(self, atom_perms: np.ndarray | None, n_atoms: int):
+        if atom_perms is None:
+            atom_perms = np.arange(n_atoms)[None]
+        atom_perms = np.asarray(atom_perms, dtype=np.int64)
+        if atom_perms.ndim != 2 or atom_perms.shape[1] != n_atoms:
+            raise ValueError(f"permutations must have shape (n_perms, {n_atoms}), got {atom_perms.shape}")
+        self.atom_perms = atom_perms
+        idx = np.stack([descriptor_permutation(p) for p in atom_perms])
+        self.idx = torch.as_tensor(idx)
+        self.inv = torch.as_tensor(np.argsort(idx, axis=1))
+
+    def __len__(self) -> int:
+        return len(self.atom_perms)
+
+
+def squared_distances(ga: Geometry, gb: Geometry, perms: Permutations) -> torch.Tensor:
+    """``|x_a - Q x_b|^2`` for every permutation: ``(P, na, nb)`` (no gradient)."""
+    na2 = (ga.X**2).sum(1)
+    nb2 = (gb.X**2).sum(1)
+    out = []
+    for idx in perms.idx:
+        cross = ga.X @ gb.X[:, idx].T
+        out.append((na2[:, None] + nb2[None, :] - 2.0 * cross).clamp_min(0.0))
+    return torch.stack(out)
+
+
+def kernel_coefficients(
+    r2: torch.Tensor, lengthscale: torch.Tensor, outputscale: torch.Tensor, kind: str = "matern52"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-pair scalars ``(c0, c1, c2)`` of the joint covariance (averaged over permutations).
+
+    ``r2`` are squared descriptor distances ``(P, na, nb)``; ``lengthscale`` and
+    ``outputscale`` (the signal *variance* ``s^2``) are differentiable tensors.
+    """
+    if kind not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kind!r}")
+    n_perm = r2.shape[0]
+    l2 = lengthscale**2
+    if kind == "rbf":
+        g = torch.exp(-0.5 * r2 / l2)
+        g1 = -0.5 * g
+        g2 = 0.25 * g
+    else:
+        r = torch.sqrt(r2) / lengthscale  # sqrt of a constant: no NaN gradient at r = 0
+        e = torch.exp(-_SQRT5 * r)
+        g = (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e
+        g1 = -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+        g2 = (25.0 / 12.0) * e
+    s = outputscale / n_perm
+    return s * g, (2.0 * s / l2) * g1, (-4.0 * s / (l2 * l2)) * g2
+
+
+def _uv(ga: Geometry, gb: Geometry, perms: Permutations):
+    """Per-permutation ``u (P,na,3A,nb)``, ``v^T (P,na,nb,3A)`` and permuted Jacobians ``(P,nb,3A,D)``."""
+    na, nb = len(ga), len(gb)
+    k, d = ga.Jt.shape[1], ga.Jt.shape[2]
+    npm = len(perms)
+    xb = gb.X[:, perms.idx].permute(2, 1, 0).reshape(d, npm * nb)  # [d, (p, b)] = X_b[b, idx_p[d]]
+    u = ga.p.reshape(na, k, 1, 1) - (ga.Jt.reshape(na * k, d) @ xb).reshape(na, k, npm, nb)
+    u = u.permute(2, 0, 1, 3)
+    xa = ga.X[:, perms.inv].permute(2, 1, 0).reshape(d, npm * na)
+    vt = (gb.Jt.reshape(nb * k, d) @ xa).reshape(nb, k, npm, na) - gb.p.reshape(nb, k, 1, 1)
+    vt = vt.permute(2, 3, 0, 1)
+    jp = gb.Jt[:, :, perms.idx].permute(2, 0, 1, 3)  # (P, nb, 3A, D)
+    return u, vt, jp
+
+
+def assemble(
+    ga: Geometry,
+    gb: Geometry,
+    perms: Permutations,
+    c0: torch.Tensor,
+    c1: torch.Tensor,
+    c2: torch.Tensor,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Joint covariance ``(na, M, nb, M)`` from coefficients ``(P, na, nb)``; adds into ``out`` if given.
+
+    The sums over permutations are done as batched matrix products (BLAS), e.g.
+    ``sum_p c1[p] J_a^T Q_p J_b = J_a^T (sum_p c1[p] Q_p J_b)``.
+    """
+    na, nb, m = len(ga), len(gb), ga.n_outputs
+    k, d = ga.Jt.shape[1], ga.Jt.shape[2]
+    npm = len(perms)
+    if out is None:
+        out = torch.zeros(na, m, nb, m, dtype=torch.float64)
+    with torch.no_grad():
+        c0, c1, c2 = c0.detach(), c1.detach(), c2.detach()
+        u, vt, jp = _uv(ga, gb, perms)
+        out[:, 0, :, 0] += c0.sum(0)
+        out[:, 0, :, 1:] += torch.einsum("pab,pabj->abj", c1, vt)
+        out[:, 1:, :, 0] -= torch.einsum("pab,paib->aib", c1, u)
+        # H[b, a, (j d)] = sum_p c1[p, a, b] jp[p, b, j, d]
+        H = torch.bmm(c1.permute(2, 1, 0), jp.permute(1, 0, 2, 3).reshape(nb, npm, k * d))
+        H = H.reshape(nb, na, k, d).permute(1, 3, 0, 2).reshape(na, d, nb * k)  # [a, d, (b j)]
+        ff = torch.bmm(ga.Jt, H).reshape(na, k, nb, k)  # [a, i, (b j)]
+        del H
+        # outer-product term: sum_p c2[p,a,b] u[p,a,i,b] v[p,a,b,j], batched over (a, b)
+        cu = (c2[:, :, None, :] * u).permute(1, 3, 2, 0).reshape(na * nb, k, npm)  # [(a b), i, p]
+        uv = torch.bmm(cu, vt.permute(1, 2, 0, 3).reshape(na * nb, npm, k)).reshape(na, nb, k, k)
+        out[:, 1:, :, 1:] += uv.permute(0, 2, 1, 3) - ff
+    return out
+
+
+def contract(
+    ga: Geometry, gb: Geometry, perms: Permutations, W: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adjoint of :func:`assemble`: ``g_i[p, a, b] = sum(W * dK / dc_i[p, a, b])``."""
+    na, nb, m = len(ga), len(gb), ga.n_outputs
+    k, d = ga.Jt.shape[1], ga.Jt.shape[2]
+    npm = len(perms)
+    W = W.reshape(na, m, nb, m)
+    with torch.no_grad():
+        u, vt, jp = _uv(ga, gb, perms)
+        wff = W[:, 1:, :, 1:]
+        g0 = W[:, 0, :, 0].expand(npm, na, nb).clone()
+        g1 = torch.einsum("abj,pabj->pab", W[:, 0, :, 1:], vt) - torch.einsum("aib,paib->pab", W[:, 1:, :, 0], u)
+        # T[a, d, (b j)] = sum_i Jt_a[a, i, d] W[a, i, b, j]
+        T = torch.bmm(ga.Jt.transpose(1, 2), wff.reshape(na, k, nb * k))
+        T = T.reshape(na, d, nb, k).permute(2, 0, 3, 1).reshape(nb, na, k * d)  # [b, a, (j d)]
+        g1 -= torch.bmm(T, jp.permute(1, 2, 3, 0).reshape(nb, k * d, npm)).permute(2, 1, 0)
+        del T
+        # g2[p,a,b] = u[p,a,:,b]^T W[a,:,b,:] v[p,a,b,:]
+        ut = u.permute(1, 3, 0, 2).reshape(na * nb, npm, k)  # [(a b), p, i]
+        wab = wff.permute(0, 2, 1, 3).reshape(na * nb, k, k)
+        y = torch.bmm(ut, wab)  # [(a b), p, j]
+        g2 = (y * vt.permute(1, 2, 0, 3).reshape(na * nb, npm, k)).sum(-1).reshape(na, nb, npm).permute(2, 0, 1)
+    return g0, g1.contiguous(), g2.contiguous()
+
+
+class _Assemble(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, c0, c1, c2, ga, gb, perms):  # noqa: D102
+        ctx.geo = (ga, gb, perms)
+        na, nb, m = len(ga), len(gb), ga.n_outputs
+        return assemble(ga, gb, perms, c0, c1, c2).reshape(na * m, nb * m)
+
+    @staticmethod
+    def backward(ctx, gK):  # noqa: D102
+        ga, gb, perms = ctx.geo
+        g0, g1, g2 = _Contract.apply(gK, ga, gb, perms)
+        return g0, g1, g2, None, None, None
+
+
+class _Contract(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, W, ga, gb, perms):  # noqa: D102
+        ctx.geo = (ga, gb, perms)
+        return contract(ga, gb, perms, W)
+
+    @staticmethod
+    def backward(ctx, g0, g1, g2):  # noqa: D102
+        ga, gb, perms = ctx.geo
+        return _Assemble.apply(g0, g1, g2, ga, gb, perms), None, None, None
+
+
+def joint_covariance(
+    ga: Geometry,
+    gb: Geometry,
+    perms: Permutations,
+    lengthscale: torch.Tensor | float,
+    outputscale: torch.Tensor | float,
+    kind: str = "matern52",
+) -> torch.Tensor:
+    """Joint energy/force covariance matrix ``(na * M, nb * M)``, differentiable in the hyperparameters.
+
+    Example
+    -------
+    >>> from ase.build import molecule
+    >>> g = Geometry.from_positions(molecule("H2O").positions[None])
+    >>> K = joint_covariance(g, g, Permutations(None, 3), 1.0, 1.0)
+    >>> tuple(K.shape)
+    (10, 10)
+    """
+    ls = torch.as_tensor(lengthscale, dtype=torch.float64)
+    os_ = torch.as_tensor(outputscale, dtype=torch.float64)
+    r2 = squared_distances(ga, gb, perms)
+    c0, c1, c2 = kernel_coefficients(r2, ls, os_, kind)
+    return _Assemble.apply(c0, c1, c2, ga, gb, perms)
+
+
+class EnergyForceKernel(gpytorch.kernels.Kernel):
+    """gpytorch kernel giving the joint covariance of energies and forces of one molecule.
+
+    Inputs are flattened Cartesian positions ``(n, 3 * n_atoms)`` in Å; the output
+    has ``1 + 3 n_atoms`` rows per input, interleaved ``[E, F_0x, F_0y, ...]``
+    (like :class:`gpytorch.kernels.RBFKernelGrad`). The signal variance is left to
+    a wrapping :class:`gpytorch.kernels.ScaleKernel`.
+
+    Parameters
+    ----------
+    n_atoms: atoms per configuration.
+    kind: ``"matern52"`` or ``"rbf"``.
+    permutations: ``(P, n_atoms)`` atom permutations to symmetrise over (``None``: none).
+
+    Example
+    -------
+    >>> import gpytorch, torch
+    >>> from ase.build import molecule
+    >>> k = gpytorch.kernels.ScaleKernel(EnergyForceKernel(n_atoms=3))
+    >>> x = torch.tensor(molecule("H2O").positions, dtype=torch.float64).reshape(1, -1)
+    >>> tuple(k(x, x).to_dense().shape)
+    (10, 10)
+    """
+
+    has_lengthscale = True
+
+    def __init__(self, n_atoms: int, kind: str = "matern52", permutations: np.ndarray | None = None, **kwargs):
+        if kind not in KERNELS:
+            raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
+        super().__init__(**kwargs)
+        self.n_atoms = int(n_atoms)
+        self.kind = kind
+        self.perms = Permutations(permutations, self.n_atoms)
+
+    def num_outputs_per_input(self, x1: torch.Tensor, x2: torch.Tensor) -> int:  # noqa: D102
+        return 1 + 3 * self.n_atoms
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:  # noqa: D102
+        if x1.ndim != 2 or x2.ndim != 2:
+            raise ValueError("EnergyForceKernel supports (n, 3 * n_atoms) inputs without batch dimensions")
+        ga = Geometry.from_positions(x1.detach().double().reshape(len(x1), self.n_atoms, 3))
+        gb = Geometry.from_positions(x2.detach().double().reshape(len(x2), self.n_atoms, 3))
+        K = joint_covariance(ga, gb, self.perms, self.lengthscale.reshape(()).double(), 1.0, self.kind)
+        K = K.to(x1.dtype)
+        return K.diagonal() if diag else K
