@@ -1,0 +1,84 @@
+"""Bumpus (1898) end to end, the result object's tables, and the ``sciml selection`` command."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sciml.selection import lande_arnold
+
+from selection_helpers import BUMPUS_TRAITS, bumpus
+
+
+@pytest.fixture(scope="module")
+def bumpus_result():
+    return lande_arnold(bumpus(), "survived", BUMPUS_TRAITS, fitness_type="binary", groups="sex",
+                        bootstrap=500, permutations=200, seed=0, progress=False)
+
+
+def test_bumpus_by_sex(bumpus_result):
+    res = bumpus_result
+    assert res.n == 136 and {g: r.n for g, r in res.groups.items()} == {"f": 49, "m": 87}
+    b = res.beta
+    assert list(b.columns) == ["estimate", "se", "ci_low", "ci_high", "p_value"]
+    assert list(b.index) == BUMPUS_TRAITS
+    # the classic result: selection against large total length and weight, for a long humerus
+    assert b.loc["total_length_mm", "estimate"] < 0 and b.loc["total_length_mm", "ci_high"] < 0
+    assert b.loc["weight_g", "estimate"] < 0 and b.loc["weight_g", "ci_high"] < 0
+    assert b.loc["length_humerus_in", "estimate"] > 0 and b.loc["length_humerus_in", "ci_low"] > 0
+    m = res.groups["m"].beta
+    assert m.loc["total_length_mm", "estimate"] < 0 and m.loc["total_length_mm", "p_value"] < 0.05
+    # binary fitness: Janzen-Stern average gradients have the same signs as the OLS gradients
+    js = res.average_gradients["estimate"]
+    big = b["estimate"].abs() > 0.2
+    assert np.all(np.sign(js[big]) == np.sign(b["estimate"][big]))
+    assert res.gamma.shape == (5, 5) and np.allclose(res.gamma, res.gamma.T)
+    assert res.group_test["p_value"].between(0, 1).all()
+    assert "p_permutation" in res.group_test
+
+
+def test_result_tables_and_display(bumpus_result):
+    res = bumpus_result
+    tab = res.table()
+    assert list(tab.columns) == ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
+    assert set(tab["type"]) >= {"S", "beta", "C", "gamma", "beta_avg", "gamma_avg", "lambda", "theta"}
+    assert (tab.query("type == 'gamma'").shape[0]) == 15
+    tg = res.table(groups=True)
+    assert set(tg["group"]) == {"pooled", "f", "m"}
+    s = res.summary()
+    for text in ("Linear selection gradients beta", "diagonal doubled", "Canonical analysis", "sex"):
+        assert text in s
+    assert "SelectionResult" in repr(res)
+    json.dumps(res.to_dict(), allow_nan=True)
+    for df in (res.gamma_se, res.gamma_p):
+        assert df.shape == (5, 5) and list(df.index) == BUMPUS_TRAITS
+
+
+def test_cli_json_report_and_errors(tmp_path):
+    from sciml.cli import app
+
+    csv = tmp_path / "bumpus.csv"
+    bumpus().to_csv(csv, index=False)
+    runner = CliRunner()
+    traits = "total_length_mm,weight_g,length_humerus_in"
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "survived", "--traits", traits,
+                            "--fitness-type", "binary", "--bootstrap", "200", "--permutations", "99",
+                            "--groups", "sex", "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["n"] == 136 and set(out["groups"]) == {"f", "m"}
+    rows = pd.DataFrame(out["table"])
+    assert rows.query("type == 'beta' and term == 'total_length_mm'")["estimate"].iloc[0] < 0
+    rep = tmp_path / "rep"
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "survived", "--traits", traits,
+                            "--fitness-type", "binary", "--report", str(rep), "--quiet"])
+    assert r.exit_code == 0, r.output
+    for f in ("report.md", "gradients.csv", "gamma.csv", "fitness_functions.png", "fitness_surface.png",
+              "canonical.png", "result.json"):
+        assert (rep / f).exists(), f
+    assert "Linear selection gradients" in (rep / "report.md").read_text()
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "survived", "--traits", "sex,weight_g"])
+    assert r.exit_code == 2 and "trait column 'sex' is not numeric" in r.output
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "survived", "--traits", "weight_g", "--linear-only"])
+    assert r.exit_code == 0 and "Linear selection gradients" in r.stdout
