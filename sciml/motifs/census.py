@@ -588,7 +588,7 @@ def motif_census(G: nx.DiGraph, size: int = 3) -> dict[Any, int]:
     >>> import networkx as nx
     >>> G = nx.DiGraph([(0, 1), (1, 2), (0, 2), (2, 3)])
     >>> motif_census(G)["030T"], motif_census(G)["021C"]
-    (1, 1)
+    (1, 2)
     >>> sum(motif_census(G, size=4).values())
     1
     """

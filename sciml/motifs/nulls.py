@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 import networkx as nx
 import numpy as np

@@ -1,7 +1,6 @@
 """Null models preserve what they promise exactly, randomise, are seeded, and never loop forever."""
 from __future__ import annotations
 
-import warnings
 
 import networkx as nx
 import numpy as np
