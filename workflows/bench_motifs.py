@@ -52,7 +52,12 @@ def main() -> None:
     ap.add_argument("--rnn-density", type=float, default=0.1)
     ap.add_argument("--n-random", type=int, default=1000)
     ap.add_argument("--json", default=None, help="also write the JSON result here")
+    ap.add_argument("--no-numba", action="store_true", help="use the pure-numpy null-model engine")
     args = ap.parse_args()
+    if args.no_numba:
+        import sciml.motifs.nulls
+
+        sciml.motifs.nulls._USE_NUMBA = False
 
     import igraph as ig
     import networkx as nx
@@ -109,8 +114,10 @@ def main() -> None:
     t_nx1 = time.perf_counter() - t
     src, dst, nn, _ = graph_to_arrays(G)
     t_one, _ = timeit(lambda: census_vector(src, dst, nn, 3), args.repeat)
+    from sciml.motifs import nulls
+
     rnn = dict(units=H, density=args.rnn_density, edges=G.number_of_edges(), n_random=args.n_random,
-               null="mutual", switches_per_edge=10, significance_s=t_null, networkx_one_census_s=t_nx1,
+               engine="numba" if nulls._USE_NUMBA else "numpy", null="mutual", switches_per_edge=10, significance_s=t_null, networkx_one_census_s=t_nx1,
                sciml_one_census_s=t_one, z_030T=float(df.loc["030T", "z"]), load_before=la0, load_after=la1)
     print(f"\nRNN {H} units, density {args.rnn_density} ({G.number_of_edges()} edges): {args.n_random} null graphs "
           f"+ full 3-node statistics in {t_null:.2f} s (load {la0} -> {la1}); one census: sciml {t_one * 1e3:.2f} ms, "
