@@ -52,25 +52,30 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+_KEY_WORDS = ("mae", "rmse", "drift", "accuracy", "auc", "f1", "error", "coverage", "r2", "loglik", "beta", "gamma",
+              "spearman", "z_", "p_value", "pvalue")
+
+
 def _headline(metrics: dict | None, k: int = 4) -> str:
-    """A few scalar metrics for the index table."""
+    """A few scalar metrics for the index table: ``metrics["headline"]`` if the workflow gives one,
+    else the first scalar metrics whose names look like errors/scores, else the first scalars."""
     if not metrics:
         return ""
-    items = []
+    scalars: list[tuple[str, float]] = []
 
     def walk(d: dict, prefix: str = "") -> None:
         for key, v in d.items():
-            if len(items) >= k:
-                return
             if isinstance(v, dict):
                 walk(v, f"{prefix}{key}.")
-            elif isinstance(v, bool) or v is None:
-                continue
-            elif isinstance(v, (int, float)):
-                items.append(f"{prefix}{key}={v:.4g}" if isinstance(v, float) else f"{prefix}{key}={v}")
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                scalars.append((f"{prefix}{key}", v))
 
-    walk(metrics)
-    return ", ".join(items)
+    head = metrics.get("headline")
+    walk(head if isinstance(head, dict) else metrics)
+    if not isinstance(head, dict):
+        preferred = [kv for kv in scalars if any(w in kv[0].lower() for w in _KEY_WORDS)]
+        scalars = preferred or scalars
+    return ", ".join(f"{n}={v:.4g}" if isinstance(v, float) else f"{n}={v}" for n, v in scalars[:k])
 
 
 def _write_index(res: DemoResult) -> None:
