@@ -137,3 +137,70 @@ def write_report(result, out: str | Path, surface=None, surface_gradients=None, 
     if surface_gradients is not None:
         metrics["surface_beta"] = surface_gradients[0]["estimate"].to_dict()
     return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Whole analysis as one job (used by the ``selection_report`` workflow)
+# --------------------------------------------------------------------------------------------
+def load_table(data: str) -> "pd.DataFrame":
+    """``"bumpus"`` -> :func:`sciml.datasets.load_bumpus`; otherwise read a CSV file."""
+    if data == "bumpus":
+        from sciml.datasets import load_bumpus
+
+        return load_bumpus()
+    path = Path(data)
+    if not path.is_file():
+        raise ValueError(f"data {data!r} is neither 'bumpus' nor an existing CSV file")
+    return pd.read_csv(path)
+
+
+def run_analysis(data: str, fitness: str, traits: list[str], fitness_type: str = "continuous",
+                 standardize: str | None = "sd", groups: str | None = None, bootstrap: int = 0,
+                 permutations: int = 0, seed: int = 0, quadratic: bool = True, surface: bool = True,
+                 surface_iter: int = 150, surface_samples: int = 200, *, workdir: str | Path) -> dict:
+    """Load ``data``, run :func:`~sciml.selection.lande_arnold` (+ GP fitness surface) and write
+    the full report into ``workdir/report``. Returns the headline metrics and the report folder.
+
+    Example
+    -------
+    >>> run_analysis("bumpus", "survived", ["weight_g", "total_length_mm"], "binary",
+    ...              workdir="out")                                    # doctest: +SKIP
+    """
+    import warnings
+
+    from .analysis import lande_arnold
+
+    df = load_table(data)
+    std = None if standardize in (None, "none", "None", "") else standardize
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lande_arnold(df, fitness, list(traits), fitness_type=fitness_type, standardize=std,
+                           bootstrap=bootstrap, permutations=permutations, groups=groups or None, seed=seed,
+                           quadratic=quadratic, progress=False)
+    surf = grads = None
+    if surface:
+        from .surfaces import fitness_surface
+
+        surf = fitness_surface(res, n_iter=surface_iter, seed=seed, progress=False)
+        grads = surf.average_gradients(n_samples=surface_samples, seed=seed)
+    out = Path(workdir) / "report"
+    metrics = write_report(res, out, surface=surf, surface_gradients=grads,
+                           title=f"Selection analysis of {data}", dataset=data)
+    metrics["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
+    metrics["report_dir"] = str(out)
+    return metrics
+
+
+def collect_report(result: dict, out: str | Path) -> dict:
+    """Copy the files of a :func:`run_analysis` job into ``out`` (atomically) and write
+    ``metrics.json``; returns the metrics."""
+    from sciml._io import atomic_write
+
+    out = Path(out)
+    src = Path(result["report_dir"])
+    for name in result.get("files", []):
+        with atomic_write(out / name, "wb") as fh:
+            fh.write((src / name).read_bytes())
+    metrics = {k: v for k, v in result.items() if k != "report_dir"}
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
