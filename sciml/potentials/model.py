@@ -30,6 +30,7 @@ from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
 from .radial import BesselBasis, PolynomialCutoff
+from .tensor_product import ChannelwiseTensorProduct
 
 
 @dataclass
@@ -111,25 +112,12 @@ class Interaction(nn.Module):
         self.linear_up = o3.Linear(self.irreps_in, self.irreps_in)
         # channel-wise ("uvu") tensor-product paths from every input irrep and every
         # spherical harmonic to every output irrep that the block can use
-        wanted = {ir for _, ir in irreps_pre}
-        mid, instr = [], []
-        for i1, (mul, ir1) in enumerate(self.irreps_in):
-            for i2, (_, ir2) in enumerate(irreps_sh):
-                for ir_out in ir1 * ir2:
-                    if ir_out in wanted:
-                        instr.append((i1, i2, len(mid), "uvu", True))
-                        mid.append((mul, ir_out))
-        irreps_mid = o3.Irreps(mid)
-        irreps_mid_sorted, p, _ = irreps_mid.sort()
-        instr = [(a, b, p[c], m, t) for a, b, c, m, t in instr]
-        self.tp = o3.TensorProduct(
-            self.irreps_in, irreps_sh, irreps_mid_sorted, instr, shared_weights=False, internal_weights=False
-        )
+        self.tp = ChannelwiseTensorProduct(self.irreps_in, irreps_sh, {ir for _, ir in irreps_pre})
         self.radial = FullyConnectedNet(
             [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
-        self.linear_down = o3.Linear(irreps_mid_sorted.simplify(), irreps_pre)
-        self.irreps_mid = irreps_mid_sorted
+        self.irreps_mid = self.tp.irreps_out
+        self.linear_down = o3.Linear(self.irreps_mid, irreps_pre)
         self.self_connection = o3.FullyConnectedTensorProduct(
             self.irreps_in, o3.Irreps(f"{num_species}x0e"), irreps_pre
         )
@@ -242,7 +230,7 @@ class EquivariantPotential(nn.Module):
 # --------------------------------------------------------------------------- saving / loading
 
 FILE_FORMAT = "sciml-potential"
-FILE_FORMAT_VERSION = 1
+FILE_FORMAT_VERSION = 2  # 2: channel-wise tensor product (version 1 files were development builds)
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -304,6 +292,11 @@ def load_model(
         kind = "a training checkpoint" if isinstance(payload, dict) and payload.get("format") == "sciml-checkpoint" else "not a sciml potential file"
         raise ValueError(f"model file {str(path)!r} is {kind} (expected format {FILE_FORMAT!r})")
     version = payload.get("format_version")
+    if version == 1:
+        raise ValueError(
+            f"model file {str(path)!r} has format version 1 (a development build of sciml with a different "
+            f"tensor-product normalisation); this sciml ({__version__}) reads version {FILE_FORMAT_VERSION}: retrain the model"
+        )
     if not isinstance(version, int) or version > FILE_FORMAT_VERSION:
         raise ValueError(
             f"model file {str(path)!r} has format version {version!r}, written by sciml "

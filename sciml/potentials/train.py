@@ -33,7 +33,7 @@ import torch
 
 from .forces import compute_properties
 from .graph import AtomicGraph, collate, frames_to_graphs
-from .model import _DTYPES, EquivariantPotential, ModelConfig, save_model
+from .model import _DTYPES, FILE_FORMAT_VERSION, EquivariantPotential, ModelConfig, save_model
 
 CHECKPOINT_FORMAT = "sciml-checkpoint"
 
@@ -447,6 +447,7 @@ def train_potential(
     out = Path(out) if out is not None else None
     ckpt_path, csv_path = _paths(out)
     fingerprint = {
+        "format_version": FILE_FORMAT_VERSION,
         "model": mcfg.to_dict(),
         "n_train": len(train_graphs),
         "n_valid": len(valid_graphs),

@@ -200,3 +200,25 @@ def test_float32_option_close_to_float64():
     assert next(calc32.models[0].parameters()).dtype == torch.float32
     assert abs(e32 - e64) < 1e-4 * max(1.0, abs(e64))
     np.testing.assert_allclose(f32, f64, atol=1e-4)
+
+
+def test_channelwise_tensor_product_is_equivariant():
+    """The custom uvu tensor product commutes with rotations and inversion, all paths incl. l1, l3 > 0."""
+    from e3nn import o3
+
+    from sciml.potentials.tensor_product import ChannelwiseTensorProduct
+
+    irr_in = o3.Irreps("3x0e+3x1o+3x2e")
+    sh_irr = o3.Irreps.spherical_harmonics(2)
+    tp = ChannelwiseTensorProduct(irr_in, sh_irr, {o3.Irrep("0e"), o3.Irrep("1o"), o3.Irrep("2e")})
+    tp = tp.double()
+    torch.manual_seed(0)
+    x = irr_in.randn(5, -1, dtype=torch.float64)
+    vec = torch.randn(5, 3, dtype=torch.float64)
+    w = torch.randn(5, tp.weight_numel, dtype=torch.float64)
+    Y = lambda v: o3.spherical_harmonics(sh_irr, v, True, normalization="component")  # noqa: E731
+    out = tp(x, Y(vec), w)
+    for R in (o3.rand_matrix(dtype=torch.float64), -torch.eye(3, dtype=torch.float64)):
+        rot = tp(x @ irr_in.D_from_matrix(R).T, Y(vec @ R.T), w)
+        torch.testing.assert_close(rot, out @ tp.irreps_out.D_from_matrix(R).T, atol=1e-12, rtol=0)
+    assert any(p[3] > 0 and p[7] > 0 for p in tp.paths)  # the general (einsum) branch is covered

@@ -85,6 +85,9 @@ def test_load_refuses_incompatible_files(trained, tmp_path):
     torch.save(bad, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="format version 99"):
         load_model(tmp_path / "future.pt")
+    torch.save(dict(payload, format_version=1), tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="format version 1"):
+        load_model(tmp_path / "old.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a sciml potential"):
         load_model(tmp_path / "other.pt")
