@@ -495,6 +495,9 @@ def run_workflow(
                 echo("  " + line)
         return RunResult(name, out, outcomes, dry_run=True)
 
+    runner = make_executor(ex_cfg, out, name)
+    if todo:
+        runner.check()  # e.g. no sbatch here: fail before writing anything
     out.mkdir(parents=True, exist_ok=True)
     say = _RunLog(out / "run.log", echo)
     import yaml
@@ -515,7 +518,6 @@ def run_workflow(
         say(f"settings changed since the last run for {len(changed)} job(s), running them again: "
             + ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
 
-    runner = make_executor(ex_cfg, out, name)
     remaining = list(todo)
     attempt = 0
     while remaining:

@@ -65,6 +65,9 @@ class LocalExecutor:
     def __init__(self, cfg: ExecutorConfig, out: Path, workflow: str) -> None:
         self.cfg, self.out, self.workflow = cfg, Path(out), workflow
 
+    def check(self) -> None:
+        """Nothing to check for local runs."""
+
     def describe(self, jobs: Sequence[Job]) -> list[str]:
         mode = "sequentially in this process" if self.cfg.workers == 1 else f"in {self.cfg.workers} worker processes"
         return [f"local executor: {len(jobs)} job(s) {mode}"]
@@ -283,10 +286,19 @@ class SlurmExecutor:
         return None
 
     # -- run
+    def check(self) -> None:
+        """Raise RuntimeError when this machine cannot submit Slurm jobs."""
+        missing = [c for c in ("sbatch", "squeue", "scontrol") if shutil.which(c) is None]
+        if missing:
+            raise RuntimeError(f"executor 'slurm': {', '.join(missing)} not found on PATH; run on a Slurm login "
+                               "node or use --executor local")
+        try:
+            import submitit  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError("executor 'slurm' needs the submitit package: pip install submitit") from exc
+
     def run(self, jobs: Sequence[Job], say: Say, wait: bool = True) -> dict[str, JobOutcome]:
-        if shutil.which("sbatch") is None or shutil.which("squeue") is None:
-            raise RuntimeError("executor 'slurm': sbatch/squeue not found on PATH; run on a Slurm login node "
-                               "or use --executor local")
+        self.check()
         alive = squeue_states()
         attached = self._in_flight(jobs, alive)
         if attached:

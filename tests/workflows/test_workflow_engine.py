@@ -134,3 +134,10 @@ def test_report_failure_is_reported(tmp_path):
 def test_unknown_workflow():
     with pytest.raises(ValueError, match="unknown workflow 'no_such_workflow'"):
         load_workflow("no_such_workflow")
+
+
+def test_slurm_executor_without_slurm_fails_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(RuntimeError, match="sbatch, squeue, scontrol not found on PATH"):
+        run_workflow(WF, None, tmp_path / "s", "slurm")
+    assert not (tmp_path / "s").exists()
