@@ -10,7 +10,7 @@ import pandas as pd
 from sciml._io import atomic_savefig
 
 __all__ = ["plot_significance", "plot_z_profiles", "plot_z_distributions", "plot_saliency_profiles",
-           "plot_training_history"]
+           "plot_saliency_logo", "plot_training_history"]
 
 
 def _plt():
@@ -117,6 +117,36 @@ def plot_training_history(history: pd.DataFrame, path: str | Path) -> Path:
     ax[0].legend()
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("validation accuracy")
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_saliency_logo(logo: pd.DataFrame, path: str | Path, boundary: int | None = None, title: str = "") -> Path:
+    """Sequence-logo style plot of mean gradient x input per position and base (from
+    :func:`sciml.motifs.saliency.saliency_logo`): stacked bars, positive contributions up,
+    negative down, one colour per base."""
+    plt = _plt()
+    colors = {"A": "tab:green", "C": "tab:blue", "G": "orange", "T": "tab:red"}
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(logo)), 3))
+    x = np.asarray(logo.index)
+    pos_base = np.zeros(len(logo))
+    neg_base = np.zeros(len(logo))
+    for b in logo.columns:
+        v = logo[b].to_numpy(float)
+        up = np.where(v > 0, v, 0)
+        dn = np.where(v < 0, v, 0)
+        ax.bar(x, up, bottom=pos_base, color=colors.get(b, None), label=b, width=0.85)
+        ax.bar(x, dn, bottom=neg_base, color=colors.get(b, None), width=0.85)
+        pos_base += up
+        neg_base += dn
+    ax.axhline(0, color="k", lw=0.5)
+    if boundary is not None:
+        ax.axvline(boundary - 0.5, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("position in window")
+    ax.set_ylabel("gradient x input")
+    ax.legend(ncol=4, fontsize=8)
+    ax.set_title(title)
     atomic_savefig(fig, path)
     plt.close(fig)
     return Path(path)

@@ -143,6 +143,14 @@ def run_seed(seed: int, workdir: str | Path | None = None, **settings: Any) -> d
     after = _graph_stats(W1, *args)
     prof = saliency_profile(clf, test.X, test.labels, ds.classes)
     if workdir is not None:
+        from .plots import plot_saliency_logo, plot_training_history
+        from .saliency import saliency_logo
+
+        for k, name in enumerate(ds.classes):
+            if k > 0:  # donor and acceptor logos
+                plot_saliency_logo(saliency_logo(clf, test.X, test.labels, k), Path(workdir) / f"logo_{name}.png",
+                                   boundary=ds.boundary, title=f"{name} sites: gradient x input (seed {seed})")
+        plot_training_history(clf.history_, Path(workdir) / "history.png")
         from sciml._io import atomic_write
 
         wd = Path(workdir)
@@ -228,6 +236,19 @@ class TrainingComparison:
         df["change"] = np.where(df["p_adj"] < 0.05, np.where(df["diff_mean"] > 0, "up", "down"), "n.s.")
         return df
 
+    def ffl_table(self) -> pd.DataFrame:
+        """Per seed: coherent share of (induced, signed) feed-forward loops before and after training."""
+        rows = []
+        for r in self.results:
+            row = {"seed": r["seed"]}
+            for when in ("before", "after"):
+                f = r[when]["ffl"]
+                tot = f["coherent"] + f["incoherent"]
+                row[f"ffl_{when}"] = tot
+                row[f"coherent_share_{when}"] = f["coherent"] / tot if tot else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("seed")
+
     def performance(self) -> pd.DataFrame:
         """Per seed: test accuracy, macro F1, per-class F1, epochs and relative weight change."""
         rows = []
@@ -274,8 +295,13 @@ class TrainingComparison:
             with atomic_write(out / name) as fh:
                 df.to_csv(fh)
         figs = self.plot(out)
+        ffl = self.ffl_table()
+        with atomic_write(out / "ffl_coherence.csv") as fh:
+            ffl.to_csv(fh)
         metrics = {
             "n_seeds": len(self.results),
+            "coherent_ffl_share_before": float(ffl["coherent_share_before"].mean()),
+            "coherent_ffl_share_after": float(ffl["coherent_share_after"].mean()),
             "accuracy_mean": float(perf["accuracy"].mean()),
             "accuracy_min": float(perf["accuracy"].min()),
             "macro_f1_mean": float(perf["macro_f1"].mean()),
@@ -302,6 +328,10 @@ class TrainingComparison:
             "## Motif Z-scores (mean over seeds) and paired tests",
             "",
             _markdown(tab[["z_before", "z_after", "diff_mean", "diff_sd", "p_ttest", "p_wilcoxon", "p_adj", "change"]]),
+            "",
+            "## Signed feed-forward loops (coherent share, induced 030T triads)",
+            "",
+            _markdown(ffl),
             "",
             "## Per-seed performance",
             "",

@@ -54,7 +54,7 @@ def test_compare_training_tiny(tmp_path):
     tab = cmp.table()
     assert len(tab) == 13 and {"z_before", "z_after", "p_ttest", "p_wilcoxon", "p_adj", "change"} <= set(tab.columns)
     for f in ("metrics.json", "report.md", "motif_changes.csv", "z_profiles.png", "z_distributions.png",
-              "saliency.png", "seed_0/result.json", "seed_1/snapshots/init.npy", "seed_1/snapshots/final.npy"):
+              "saliency.png", "ffl_coherence.csv", "seed_0/logo_donor.png", "seed_0/history.png", "seed_0/result.json", "seed_1/snapshots/init.npy", "seed_1/snapshots/final.npy"):
         assert (tmp_path / f).exists(), f
     r = cmp.results[0]
     # matched density: before and after graphs have the same number of edges
