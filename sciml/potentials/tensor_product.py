@@ -36,6 +36,7 @@ class ChannelwiseTensorProduct(nn.Module):
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
         paths, out = [], []
+        self._cg: list[torch.Tensor] = []
         w_off = 0
         in_slices = self.irreps_in.slices()
         sh_slices = self.irreps_sh.slices()
@@ -51,8 +52,8 @@ class ChannelwiseTensorProduct(nn.Module):
                                   sh_slices[i2].start, sh_slices[i2].stop, l2, l3, w_off))
                     out.append((mul, ir3))
                     w_off += mul
-                    cg = o3.wigner_3j(l1, l2, l3) * math.sqrt(2 * l3 + 1)
-                    self.register_buffer(f"cg_{len(paths) - 1}", cg.to(torch.get_default_dtype()))
+                    # kept in float64 (not a buffer, so .float()/.double() never round it) and cast in forward
+                    self._cg.append(o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1))
         self.paths = paths
         self.irreps_out = o3.Irreps(out)
         self.weight_numel = w_off
@@ -66,12 +67,12 @@ class ChannelwiseTensorProduct(nn.Module):
             xi = x[:, a:b].reshape(E, mul, 2 * l1 + 1)
             y = sh[:, sa:sb]
             w = weight[:, wo : wo + mul]
-            cg = getattr(self, f"cg_{k}")
             if l1 == 0:  # C_{0 j k} = delta_jk / sqrt(2 l2 + 1) -> scaled by sqrt(2 l3 + 1) = 1
                 out = (w * xi[:, :, 0]).unsqueeze(-1) * y.unsqueeze(1)
             elif l3 == 0:  # C_{i j 0} = delta_ij / sqrt(2 l1 + 1): a dot product
                 out = (w * (xi * y.unsqueeze(1)).sum(-1) * (1.0 / math.sqrt(2 * l1 + 1))).unsqueeze(-1)
             else:
+                cg = self._cg[k].to(device=y.device, dtype=y.dtype)
                 yc = torch.einsum("ej,ijk->eik", y, cg)  # (E, 2l1+1, 2l3+1), once per edge
                 out = torch.bmm(xi, yc) * w.unsqueeze(-1)
             outs.append(out.reshape(E, -1))

@@ -208,17 +208,35 @@ def test_channelwise_tensor_product_is_equivariant():
 
     from sciml.potentials.tensor_product import ChannelwiseTensorProduct
 
-    irr_in = o3.Irreps("3x0e+3x1o+3x2e")
-    sh_irr = o3.Irreps.spherical_harmonics(2)
-    tp = ChannelwiseTensorProduct(irr_in, sh_irr, {o3.Irrep("0e"), o3.Irrep("1o"), o3.Irrep("2e")})
-    tp = tp.double()
-    torch.manual_seed(0)
-    x = irr_in.randn(5, -1, dtype=torch.float64)
-    vec = torch.randn(5, 3, dtype=torch.float64)
-    w = torch.randn(5, tp.weight_numel, dtype=torch.float64)
-    Y = lambda v: o3.spherical_harmonics(sh_irr, v, True, normalization="component")  # noqa: E731
-    out = tp(x, Y(vec), w)
-    for R in (o3.rand_matrix(dtype=torch.float64), -torch.eye(3, dtype=torch.float64)):
-        rot = tp(x @ irr_in.D_from_matrix(R).T, Y(vec @ R.T), w)
-        torch.testing.assert_close(rot, out @ tp.irreps_out.D_from_matrix(R).T, atol=1e-12, rtol=0)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn builds Wigner D matrices in the default dtype
+    try:
+        irr_in = o3.Irreps("3x0e+3x1o+3x2e")
+        sh_irr = o3.Irreps.spherical_harmonics(2)
+        tp = ChannelwiseTensorProduct(irr_in, sh_irr, {o3.Irrep("0e"), o3.Irrep("1o"), o3.Irrep("2e")})
+        tp = tp.double()
+        torch.manual_seed(0)
+        x = irr_in.randn(5, -1, dtype=torch.float64)
+        vec = torch.randn(5, 3, dtype=torch.float64)
+        w = torch.randn(5, tp.weight_numel, dtype=torch.float64)
+        Y = lambda v: o3.spherical_harmonics(sh_irr, v, True, normalization="component")  # noqa: E731
+        out = tp(x, Y(vec), w)
+        for R in (o3.rand_matrix(dtype=torch.float64), -torch.eye(3, dtype=torch.float64)):
+            rot = tp(x @ irr_in.D_from_matrix(R).T, Y(vec @ R.T), w)
+            torch.testing.assert_close(rot, out @ tp.irreps_out.D_from_matrix(R).T, atol=1e-12, rtol=0)
+    finally:
+        torch.set_default_dtype(old)
     assert any(p[3] > 0 and p[7] > 0 for p in tp.paths)  # the general (einsum) branch is covered
+
+
+def test_three_layer_lmax3_model_invariant_and_forces_rotate():
+    """Deeper/higher-order settings use the general tensor-product paths; symmetry still exact."""
+    m = tiny_model(num_layers=3, lmax=3, seed=7)
+    a = _ethanol()
+    ref = _ef(m, a)
+    R = random_rotation(21)
+    b = a.copy()
+    b.positions = a.positions @ R.T
+    rot = _ef(m, b)
+    assert abs(rot["energy"] - ref["energy"]) <= 1e-10 * abs(ref["energy"])
+    np.testing.assert_allclose(rot["forces"], ref["forces"] @ R.T, atol=1e-10 * np.abs(ref["forces"]).max())
