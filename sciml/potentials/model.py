@@ -46,6 +46,8 @@ class ModelConfig:
     cutoff_p : order of the polynomial cutoff envelope; default 6
     radial_hidden : width of the radial MLPs (two hidden layers); default 32
     readout_hidden : width of the readout MLP; default 16
+    tensor_product : "channelwise" (default, sciml's fast uvu kernel) or "e3nn" (``o3.TensorProduct``;
+        the kernel of model files written by sciml development builds, format version 1)
     """
 
     species: list = field(default_factory=list)
@@ -57,6 +59,7 @@ class ModelConfig:
     cutoff_p: int = 6
     radial_hidden: int = 32
     readout_hidden: int = 16
+    tensor_product: str = "channelwise"
 
     def validate(self) -> "ModelConfig":
         if not self.species:
@@ -71,6 +74,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.num_layers must be >= 2, got {self.num_layers}")
         if not isinstance(self.lmax, int) or not 0 <= self.lmax <= 4:
             raise ValueError(f"ModelConfig.lmax must be an integer in 0..4, got {self.lmax!r}")
+        if self.tensor_product not in ("channelwise", "e3nn"):
+            raise ValueError(f"ModelConfig.tensor_product must be 'channelwise' or 'e3nn', got {self.tensor_product!r}")
         if not self.cutoff > 0:
             raise ValueError(f"ModelConfig.cutoff must be positive, got {self.cutoff!r}")
         self.species = [int(z) for z in self.species]
@@ -96,6 +101,7 @@ class Interaction(nn.Module):
         num_species: int,
         num_basis: int,
         radial_hidden: int,
+        tensor_product: str = "channelwise",
     ) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -112,11 +118,27 @@ class Interaction(nn.Module):
         self.linear_up = o3.Linear(self.irreps_in, self.irreps_in)
         # channel-wise ("uvu") tensor-product paths from every input irrep and every
         # spherical harmonic to every output irrep that the block can use
-        self.tp = ChannelwiseTensorProduct(self.irreps_in, irreps_sh, {ir for _, ir in irreps_pre})
+        wanted = {ir for _, ir in irreps_pre}
+        if tensor_product == "channelwise":
+            self.tp = ChannelwiseTensorProduct(self.irreps_in, irreps_sh, wanted)
+            self.irreps_mid = self.tp.irreps_out
+        else:  # generic e3nn kernel, same paths
+            mid, instr = [], []
+            for i1, (mul, ir1) in enumerate(self.irreps_in):
+                for i2, (_, ir2) in enumerate(irreps_sh):
+                    for ir_out in ir1 * ir2:
+                        if ir_out in wanted:
+                            instr.append((i1, i2, len(mid), "uvu", True))
+                            mid.append((mul, ir_out))
+            irreps_mid, p, _ = o3.Irreps(mid).sort()
+            instr = [(a, b, p[c], m, t) for a, b, c, m, t in instr]
+            self.tp = o3.TensorProduct(
+                self.irreps_in, irreps_sh, irreps_mid, instr, shared_weights=False, internal_weights=False
+            )
+            self.irreps_mid = irreps_mid.simplify()
         self.radial = FullyConnectedNet(
             [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
-        self.irreps_mid = self.tp.irreps_out
         self.linear_down = o3.Linear(self.irreps_mid, irreps_pre)
         self.self_connection = o3.FullyConnectedTensorProduct(
             self.irreps_in, o3.Irreps(f"{num_species}x0e"), irreps_pre
@@ -179,7 +201,8 @@ class EquivariantPotential(nn.Module):
         irreps = o3.Irreps(f"{C}x0e")
         for k in range(config.num_layers):
             target = hidden if k < config.num_layers - 1 else o3.Irreps(f"{C}x0e")
-            layer = Interaction(irreps, self.irreps_sh, target, S, config.num_basis, config.radial_hidden)
+            layer = Interaction(irreps, self.irreps_sh, target, S, config.num_basis, config.radial_hidden,
+                                config.tensor_product)
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
@@ -230,7 +253,7 @@ class EquivariantPotential(nn.Module):
 # --------------------------------------------------------------------------- saving / loading
 
 FILE_FORMAT = "sciml-potential"
-FILE_FORMAT_VERSION = 2  # 2: channel-wise tensor product (version 1 files were development builds)
+FILE_FORMAT_VERSION = 2  # 2: ModelConfig.tensor_product (version 1 files: development builds, e3nn kernel)
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -292,11 +315,6 @@ def load_model(
         kind = "a training checkpoint" if isinstance(payload, dict) and payload.get("format") == "sciml-checkpoint" else "not a sciml potential file"
         raise ValueError(f"model file {str(path)!r} is {kind} (expected format {FILE_FORMAT!r})")
     version = payload.get("format_version")
-    if version == 1:
-        raise ValueError(
-            f"model file {str(path)!r} has format version 1 (a development build of sciml with a different "
-            f"tensor-product normalisation); this sciml ({__version__}) reads version {FILE_FORMAT_VERSION}: retrain the model"
-        )
     if not isinstance(version, int) or version > FILE_FORMAT_VERSION:
         raise ValueError(
             f"model file {str(path)!r} has format version {version!r}, written by sciml "
@@ -305,8 +323,11 @@ def load_model(
     for key in ("model_config", "species", "cutoff", "dtype", "state_dict"):
         if key not in payload:
             raise ValueError(f"model file {str(path)!r} is missing the field {key!r}")
+    hp = dict(payload["model_config"])
+    if version == 1:  # development builds used e3nn's TensorProduct
+        hp.setdefault("tensor_product", "e3nn")
     try:
-        config = ModelConfig(**payload["model_config"])
+        config = ModelConfig(**hp)
     except TypeError as exc:
         raise ValueError(f"model file {str(path)!r} has hyperparameters this sciml does not know: {exc}") from exc
     if list(config.species) != list(payload["species"]) or float(config.cutoff) != float(payload["cutoff"]):

@@ -85,9 +85,6 @@ def test_load_refuses_incompatible_files(trained, tmp_path):
     torch.save(bad, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="format version 99"):
         load_model(tmp_path / "future.pt")
-    torch.save(dict(payload, format_version=1), tmp_path / "old.pt")
-    with pytest.raises(ValueError, match="format version 1"):
-        load_model(tmp_path / "old.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a sciml potential"):
         load_model(tmp_path / "other.pt")
@@ -97,6 +94,24 @@ def test_load_refuses_incompatible_files(trained, tmp_path):
         load_model(tmp_path / "arch.pt")
     with pytest.raises(ValueError, match="training checkpoint"):
         load_model(trained["path"].with_name("model.ckpt"))
+
+
+def test_version1_files_load_with_the_e3nn_kernel(tmp_path):
+    """Files from development builds (format 1, no tensor_product key) load with e3nn's kernel, same numbers."""
+    m = tiny_model(tensor_product="e3nn")
+    save_model(m, tmp_path / "v2.pt")
+    payload = torch.load(tmp_path / "v2.pt", weights_only=False)
+    hp = dict(payload["model_config"])
+    hp.pop("tensor_product")
+    torch.save(dict(payload, format_version=1, model_config=hp), tmp_path / "v1.pt")
+    a = molecule("CH3CH2OH")
+    results = []
+    for f in ("v2.pt", "v1.pt"):
+        a.calc = SciMLCalculator(str(tmp_path / f))
+        results.append((a.get_potential_energy(), a.get_forces()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert load_model(tmp_path / "v1.pt").config.tensor_product == "e3nn"
 
 
 def test_nve_energy_conservation(trained):
