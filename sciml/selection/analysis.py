@@ -12,7 +12,7 @@ from .canonical import canonical_analysis
 from .gradients import (PreparedData, SelectionWarning, check_design_rank, design, differentials,
                         gamma_from_quadratic, prepare_data, quadratic_terms, relative_fitness,
                         standardize_traits, term_names, vif)
-from .inference import (MomentEngine, average_gradients, bca_interval, delta_method_se,
+from .inference import (GLMAverageEngine, MomentEngine, average_gradients, bca_interval, delta_method_se,
                         freedman_lane_pvalues, glm, group_f_stat, group_lrt, ols, percentile_interval,
                         permutation_null, permutation_pvalue, run_bootstrap, run_jackknife)
 from .results import SelectionResult
@@ -223,6 +223,9 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
 
             res.average_gamma = mat(avg_g(gq.params))
             res.average_gamma_se = mat(delta_method_se(avg_g, gq.params, gq.cov))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                res.average_gamma_p = mat(2 * stats.norm.sf(np.abs(res.average_gamma.to_numpy()
+                                                                   / res.average_gamma_se.to_numpy())))
             methods["gamma_avg"] = f"average curvature of the {label} fit E[d2W/dzdz']/E[W]; delta-method SE"
 
     # bootstrap
@@ -258,6 +261,12 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
             methods[key] = methods[key].replace("CI t", f"SE and CI {ci_label}")
         if quadratic:
             gamma_boot = boot["gamma"]
+        glm_fit = res.models.get("glm_linear")
+        if glm_fit is not None and glm_fit.family in ("binomial", "poisson"):
+            _bootstrap_average_gradients(res, prep, glm_fit, bootstrap, seed, ci_method, level, progress, quadratic)
+        elif glm_fit is not None:
+            notes.append("average gradients of the negative binomial fit keep delta-method SEs "
+                         "(the bootstrap covers logistic and Poisson fits)")
 
     # permutation p-values
     gamma_null = None
@@ -296,6 +305,43 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
     return res
 
 
+def _bootstrap_average_gradients(res: SelectionResult, prep: PreparedData, gl, B: int, seed, ci_method: str,
+                                 level: float, progress: bool, quadratic: bool) -> None:
+    """Bootstrap SEs/intervals of the GLM average gradients (same resamples as the OLS bootstrap)."""
+    link = "logit" if gl.family == "binomial" else "log"
+    traits = prep.traits
+    label = f"bootstrap {'BCa' if ci_method == 'bca' else 'percentile'}"
+    jobs = [("beta_avg", GLMAverageEngine(prep.W, prep.Z_raw, prep.group_codes, prep.standardize, link, False,
+                                          start=gl.params))]
+    if quadratic and "glm_quadratic" in res.models:
+        jobs.append(("gamma_avg", GLMAverageEngine(prep.W, prep.Z_raw, prep.group_codes, prep.standardize, link,
+                                                   True, start=res.models["glm_quadratic"].params)))
+    for key, eng in jobs:
+        boot = run_bootstrap(eng, B, seed=seed, progress=progress)[key]
+        bad = int(np.sum(~np.isfinite(boot.reshape(B, -1)).all(axis=1)))
+        if bad > 0.2 * B:
+            res.notes.append(f"{key}: {bad} of {B} bootstrap GLM fits separated or did not converge; its bootstrap "
+                             f"was abandoned and delta-method SEs kept (the GLM is too rich for these data)")
+            continue
+        point = (res.average_gradients["estimate"].to_numpy() if key == "beta_avg" else res.average_gamma.to_numpy())
+        se = np.nanstd(boot, axis=0, ddof=1)
+        if ci_method == "bca":
+            lo, hi = bca_interval(point, boot, run_jackknife(eng)[key], level)
+        else:
+            lo, hi = percentile_interval(boot, level)
+        if key == "beta_avg":
+            ag = res.average_gradients
+            ag["se"], ag["ci_low"], ag["ci_high"] = se, lo, hi
+        else:
+            res.average_gamma_se = pd.DataFrame(se, index=traits, columns=traits)
+            res.average_gamma_ci_low = pd.DataFrame(lo, index=traits, columns=traits)
+            res.average_gamma_ci_high = pd.DataFrame(hi, index=traits, columns=traits)
+        res.methods[key] = res.methods[key].replace("delta-method SE", f"SE and CI {label} (B={B - bad}); p Wald (delta method)")
+        if bad:
+            res.notes.append(f"{key}: {bad} of {B} bootstrap GLM fits separated or did not converge and were "
+                             f"left out of its intervals")
+
+
 def _group_test(prep: PreparedData, quadratic: bool, permutations: int, seed: int | None) -> pd.DataFrame:
     """Test that linear (and quadratic) gradients are equal in all groups."""
     U = standardize_traits(prep.Z_raw, prep.standardize)
@@ -314,8 +360,8 @@ def _group_test(prep: PreparedData, quadratic: bool, permutations: int, seed: in
             row = {"gradients": label, "statistic": F, "df": df1, "df_resid": df2,
                    "p_value": stats.f.sf(F, df1, df2), "method": "F-test of group x trait interactions (OLS)"}
         else:
-            fam = "binomial" if prep.fitness_type == "binary" else "poisson"
-            lr, df1 = group_lrt(prep.W, U, codes, G, quad, fam)
+            fam = "binomial" if prep.fitness_type == "binary" else "count"
+            lr, df1, fam = group_lrt(prep.W, U, codes, G, quad, fam)
             row = {"gradients": label, "statistic": lr, "df": df1, "df_resid": np.nan,
                    "p_value": stats.chi2.sf(lr, df1),
                    "method": f"likelihood-ratio test of group x trait interactions ({fam} GLM)"}

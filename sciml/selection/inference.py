@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -79,9 +79,6 @@ def glm(X: np.ndarray, y: np.ndarray, family: str, what: str = "model", count_mo
     ``NegativeBinomial``, NB2, dispersion estimated) when the Pearson dispersion exceeds 1.5
     (``count_model="auto"``). Separation in a logistic fit emits :class:`SeparationWarning`.
     """
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
-
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         return _glm(X, y, family, what, count_model)
 
@@ -95,7 +92,6 @@ def _glm(X, y, family, what, count_model):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-        mu = res.fittedvalues if hasattr(res, "fittedvalues") else res.mu
         mu = np.asarray(res.mu)
         flagged = any(issubclass(c.category, (PerfectSeparationWarning, ConvergenceWarning)) for c in caught)
         if flagged or np.any(mu < 1e-8) or np.any(mu > 1 - 1e-8):
@@ -498,6 +494,136 @@ def group_lrt(W: np.ndarray, U: np.ndarray, codes: np.ndarray, G: int, quadratic
     Xr, Xf = _interaction_designs(U, codes, G, quadratic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SeparationWarning)
-        lr = glm(Xr, W, family, what="group comparison (common gradients)")
         lf = glm(Xf, W, family, what="group comparison (group-specific gradients)")
-    return 2 * (lf.llf - lr.llf), Xf.shape[1] - Xr.shape[1]
+        lr = glm(Xr, W, lf.family, what="group comparison (common gradients)")   # same family as the full fit
+    return 2 * (lf.llf - lr.llf), Xf.shape[1] - Xr.shape[1], lf.family
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap of GLM average gradients (batched Newton-Raphson with resampling weights)
+# --------------------------------------------------------------------------------------------
+class GLMAverageEngine:
+    """Average gradients of a logistic (``link="logit"``) or Poisson (``"log"``) fitness function
+    for many weightings at once: one batched Newton-Raphson fit per row of ``K``, then
+    ``beta = E[dW/dz]/E[W]`` and ``gamma = E[d2W/dzdz']/E[W]`` with the weighted individuals,
+    rescaled to the trait standardisation of the resample. Replicates whose fit does not converge
+    or separates (|linear predictor| > 30) are NaN.
+    """
+
+    def __init__(self, W: np.ndarray, Z_raw: np.ndarray, group_codes: np.ndarray, standardize: str | None,
+                 link: str, quadratic: bool, start: np.ndarray | None = None):
+        if link not in ("logit", "log"):
+            raise ValueError(f"link must be 'logit' or 'log', got {link!r}")
+        self.y = np.asarray(W, float)
+        self.n, self.p = Z_raw.shape
+        self.codes = np.asarray(group_codes, int)
+        self.G = int(self.codes.max()) + 1
+        self.link, self.quadratic, self.standardize = link, quadratic, standardize
+        self.c, self.d = Z_raw.mean(0), Z_raw.std(0, ddof=1)
+        self.Z = (Z_raw - self.c) / self.d
+        D = np.zeros((self.n, self.G))
+        D[np.arange(self.n), self.codes] = 1.0
+        self.D = D
+        self.pairs = quadratic_terms(self.p)
+        cols = [D, self.Z]
+        if quadratic:
+            cols.append(np.column_stack([self.Z[:, i] * self.Z[:, j] for i, j in self.pairs]))
+        self.X = np.hstack(cols)
+        self.q = self.X.shape[1]
+        self.iu, self.ju = np.triu_indices(self.q)
+        self.XX = self.X[:, self.iu] * self.X[:, self.ju]
+        if start is None:
+            start = glm(self.X, self.y, "binomial" if link == "logit" else "poisson", what="bootstrap start").params
+        self.start = np.asarray(start, float)
+
+    def _mean(self, eta):
+        from scipy.special import expit
+
+        return expit(eta) if self.link == "logit" else np.exp(np.minimum(eta, 700))
+
+    def fit(self, K: np.ndarray, max_iter: int = 50, tol: float = 1e-9) -> np.ndarray:
+        """Batched Newton-Raphson; only replicates still iterating are updated."""
+        B = K.shape[0]
+        th = np.broadcast_to(self.start, (B, self.q)).copy()
+        active = np.ones(B, bool)
+        bad = np.zeros(B, bool)
+        for _ in range(max_iter):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            Ka, ta = K[idx], th[idx]
+            eta = ta @ self.X.T
+            sep = np.abs(np.where(Ka > 0, eta, 0)).max(1) > 30
+            mu = self._mean(eta)
+            v = mu * (1 - mu) if self.link == "logit" else mu
+            score = (Ka * (self.y - mu)) @ self.X
+            Hf = (Ka * v) @ self.XX
+            H = np.empty((idx.size, self.q, self.q))
+            H[:, self.iu, self.ju] = Hf
+            H[:, self.ju, self.iu] = Hf
+            H += 1e-12 * np.eye(self.q)
+            try:
+                step = np.linalg.solve(H, score[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = np.stack([np.linalg.lstsq(h, s, rcond=None)[0] for h, s in zip(H, score)])
+            big = np.abs(step).max(1)
+            step *= np.minimum(1.0, 5.0 / np.maximum(big, 1e-300))[:, None]   # damp wild steps
+            th[idx] = ta + step
+            bad[idx[sep | ~np.isfinite(big)]] = True
+            active[idx[sep | ~np.isfinite(big) | (big < tol)]] = False
+        bad |= active                                                         # did not converge
+        th[bad] = np.nan
+        return th
+
+    def estimate(self, K: np.ndarray) -> dict[str, np.ndarray]:
+        K = np.asarray(K, float)
+        th = self.fit(K)
+        G, p = self.G, self.p
+        eta = th @ self.X.T
+        mu = self._mean(eta)
+        if self.link == "logit":
+            d1 = mu * (1 - mu)
+            d2 = d1 * (1 - 2 * mu)
+        else:
+            d1 = d2 = mu
+        b = th[:, G:G + p]
+        Gam = np.zeros((len(K), p, p))
+        if self.quadratic:
+            Gam = gamma_from_quadratic_batched(th[:, G + p:], p, self.pairs)
+        grad = b[:, None, :] + np.einsum("np,bpq->bnq", self.Z, Gam)
+        Ng = K @ self.D
+        N = Ng.sum(1)
+        beta = np.zeros((len(K), p))
+        gamma = np.zeros((len(K), p, p))
+        for g in range(G):
+            kg = K * self.D[:, g]
+            mW = np.einsum("bn,bn->b", kg, mu) / Ng[:, g]
+            wgt = (Ng[:, g] / N) / mW
+            beta += wgt[:, None] * np.einsum("bn,bnp->bp", kg * d1, grad) / Ng[:, g][:, None]
+            if self.quadratic:
+                dd = np.einsum("bn,bnp,bnq->bpq", kg * d2, grad, grad) / Ng[:, g][:, None, None]
+                dd += (np.einsum("bn,bn->b", kg, d1) / Ng[:, g])[:, None, None] * Gam
+                gamma += wgt[:, None, None] * dd
+        m = K @ self.Z / N[:, None]
+        if self.standardize == "sd":
+            var = (K @ self.Z ** 2 / N[:, None] - m ** 2) * (N / (N - 1))[:, None]
+            a = np.sqrt(var)
+        elif self.standardize == "mean":
+            a = (self.c + self.d * m) / self.d
+        else:
+            a = np.broadcast_to(1.0 / self.d, (len(K), p))
+        out = {"beta_avg": beta * a}
+        if self.quadratic:
+            out["gamma_avg"] = gamma * a[:, :, None] * a[:, None, :]
+        return out
+
+
+def gamma_from_quadratic_batched(c: np.ndarray, p: int, pairs) -> np.ndarray:
+    """Hessian of the quadratic part (diagonal doubled) for a batch of coefficient vectors."""
+    out = np.zeros(c.shape[:-1] + (p, p))
+    for k, (i, j) in enumerate(pairs):
+        if i == j:
+            out[..., i, i] = 2 * c[..., k]
+        else:
+            out[..., i, j] = out[..., j, i] = c[..., k]
+    return out

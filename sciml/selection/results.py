@@ -59,6 +59,9 @@ class SelectionResult:
     average_gradients: pd.DataFrame | None = None
     average_gamma: pd.DataFrame | None = None
     average_gamma_se: pd.DataFrame | None = None
+    average_gamma_p: pd.DataFrame | None = None
+    average_gamma_ci_low: pd.DataFrame | None = None
+    average_gamma_ci_high: pd.DataFrame | None = None
     canonical: CanonicalResult | None = None
     vif: pd.Series | None = None
     groups: dict[Any, "SelectionResult"] = field(default_factory=dict)
@@ -108,8 +111,11 @@ class SelectionResult:
                 e = self.average_gamma.iat[i, j]
                 s = self.average_gamma_se.iat[i, j]
                 z = stats.norm.ppf(0.975)
-                rows.append([name, "gamma_avg", e, s, e - z * s, e + z * s,
-                             2 * stats.norm.sf(abs(e / s)) if s > 0 else np.nan,
+                lo = self.average_gamma_ci_low.iat[i, j] if self.average_gamma_ci_low is not None else e - z * s
+                hi = self.average_gamma_ci_high.iat[i, j] if self.average_gamma_ci_high is not None else e + z * s
+                pv = (self.average_gamma_p.iat[i, j] if self.average_gamma_p is not None
+                      else (2 * stats.norm.sf(abs(e / s)) if s > 0 else np.nan))
+                rows.append([name, "gamma_avg", e, s, lo, hi, pv,
                              self.methods.get("gamma_avg", "")])
         out = pd.DataFrame(rows, columns=TABLE_COLUMNS)
         if self.canonical is not None:
