@@ -128,8 +128,7 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # a broken module must not hide the others
                 typer.echo(f"{name:20s} (import failed: {type(exc).__name__}: {exc})")
                 continue
-            doc = (mod.__doc__ or "").strip().splitlines()
-            typer.echo(f"{name:20s} {doc[0] if doc else ''}")
+            typer.echo(f"{name:20s} {_doc_summary(mod.__doc__, 100)}")
 
     @wf.command("config")
     def config_cmd(
@@ -193,8 +192,8 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
     ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
     if executor == "local":
         ex = {"kind": "local", "workers": 1}
-    doc = (mod.__doc__ or "").strip().splitlines()
-    head = [f"# sciml workflow: {short}" + (f" -- {doc[0]}" if doc else ""),
+    summary = _doc_summary(mod.__doc__)
+    head = [f"# sciml workflow: {short}" + (f" -- {summary}" if summary else ""),
             "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
             f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
             else f"# Fields of `config` are those of {name}.Config"]
@@ -213,8 +212,32 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
     return text
 
 
+def _doc_summary(doc: Optional[str], width: int = 160) -> str:
+    """First paragraph of a docstring on one line (shortened to ``width``)."""
+    para = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        para.append(line.strip())
+    text = " ".join(para).replace("``", "")
+    if text.startswith("Workflow ") and ": " in text[:60]:
+        text = text.split(": ", 1)[1]
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
 def _field_comments(cls: type) -> dict:
-    """Trailing ``# comments`` of the dataclass fields in the source (used as YAML comments)."""
+    """Trailing ``# comments`` of the dataclass fields in the source (used as YAML comments),
+    including fields inherited from dataclass bases."""
+    found: dict = {}
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        for key, text in _class_comments(klass).items():
+            found.setdefault(key, text)
+    return found
+
+
+def _class_comments(cls: type) -> dict:
     import inspect
     import io
     import tokenize
