@@ -5,7 +5,7 @@ import pytest
 import statsmodels.api as sm
 
 from sciml.selection import gamma_from_quadratic, lande_arnold, relative_fitness, standardize_traits
-from sciml.selection.gradients import design, differentials, prepare_data
+from sciml.selection.gradients import design, prepare_data
 from sciml.selection.inference import MomentEngine, average_gradients
 
 TR = ["z1", "z2", "z3"]
@@ -171,3 +171,23 @@ def test_average_gradient_formula_for_quadratic_logistic():
                       for j in range(2)] for i in range(2)])
     np.testing.assert_allclose(b, grad.mean(0) / W(U).mean(), rtol=1e-6)
     np.testing.assert_allclose(g, hess / W(U).mean(), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("quadratic", [False, True])
+def test_glm_average_engine_equals_analysis_of_resample(pop, quadratic):
+    from sciml.selection.inference import GLMAverageEngine
+
+    key = "gamma_avg" if quadratic else "beta_avg"
+    get = (lambda r: r.average_gamma.to_numpy()) if quadratic else (lambda r: r.average_gradients["estimate"].to_numpy())
+    prep = prepare_data(pop, "surv", TR, fitness_type="binary", groups="g")
+    eng = GLMAverageEngine(prep.W, prep.Z_raw, prep.group_codes, "sd", "logit", quadratic)
+    full = lande_arnold(pop, "surv", TR, fitness_type="binary", groups="g")
+    np.testing.assert_allclose(eng.estimate(np.ones((1, len(pop))))[key][0], get(full), rtol=1e-7, atol=1e-9)
+    idx = np.random.default_rng(8).integers(0, len(pop), len(pop))
+    K = np.bincount(idx, minlength=len(pop))[None, :].astype(float)
+    again = lande_arnold(pop.iloc[idx].reset_index(drop=True), "surv", TR, fitness_type="binary", groups="g")
+    np.testing.assert_allclose(eng.estimate(K)[key][0], get(again), rtol=1e-6, atol=1e-8)
+    res = lande_arnold(pop, "surv", TR, fitness_type="binary", bootstrap=300, seed=0, progress=False)
+    assert "bootstrap" in res.methods["beta_avg"]
+    ag = res.average_gradients
+    assert (ag["ci_low"] < ag["estimate"]).all() and (ag["estimate"] < ag["ci_high"]).all()
