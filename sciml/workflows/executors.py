@@ -238,7 +238,8 @@ class SlurmExecutor:
                 ex.update_parameters(**self.parameters(gpu, name[:120]))
                 try:
                     with ex.batch():
-                        sjobs = [ex.submit(run_job, j.fn, j.kwargs, str(self.out / "jobs" / j.name)) for j in batch]
+                        sjobs = [ex.submit(run_job, j.fn, j.kwargs, str(self.out / "jobs" / j.name), True)
+                                 for j in batch]  # echo=True: output also in the Slurm log
                 except Exception as exc:  # sbatch refused (bad partition, account, ...)
                     msg = str(exc).strip().splitlines()
                     for j in batch:
