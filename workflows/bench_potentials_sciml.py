@@ -122,6 +122,32 @@ def neighbor_list_timing(atoms, cutoff: float, repeats: int = 5) -> dict:
     return out
 
 
+def kernel_comparison(repeats_small: int = 100, repeats_box: int = 5) -> dict:
+    """CPU time (process_time, robust to other load) of one energy+forces call, e3nn vs channelwise kernel."""
+    import torch
+    from ase.build import molecule
+
+    from sciml.potentials import EquivariantPotential, ModelConfig, SciMLCalculator
+
+    out = {}
+    for kern in ("e3nn", "channelwise"):
+        torch.manual_seed(0)
+        m = EquivariantPotential(ModelConfig(species=[1, 6, 8], tensor_product=kern)).double()
+        with torch.no_grad():
+            m.avg_num_neighbors.fill_(20.0)
+        calc = SciMLCalculator(m)
+        for name, at, n in (("ethanol", molecule("CH3CH2OH"), repeats_small), ("27_ethanol_box", ethanol_box(3), repeats_box)):
+            at.calc = calc
+            at.get_forces()
+            t0 = time.process_time()
+            for _ in range(n):
+                at.positions[0, 0] += 1e-5
+                at.get_forces()
+            out[f"{kern}_{name}_cpu_ms"] = 1e3 * (time.process_time() - t0) / n
+    out["loadavg"] = loadavg()
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model file (default: a new default-size model)")
@@ -131,6 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--md-steps-small", type=int, default=200)
     p.add_argument("--md-steps-box", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-kernel-comparison", action="store_true", help="skip the e3nn vs channelwise timing")
     a = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     import torch
@@ -163,6 +190,8 @@ def main(argv=None) -> int:
             "md_27_ethanol_box": md_throughput(calc, ethanol_box(3), a.md_steps_box),
             "eval_scaling": eval_scaling(calc, a.sizes),
         }
+    if not a.no_kernel_comparison and a.device == "cpu":
+        res["kernel_comparison"] = kernel_comparison()
     print(json.dumps(res, indent=1))
     return 0
 
