@@ -1,0 +1,242 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from sciml.atoms import attach_labels
+from sciml.gp import GPCalculator, GPPotential, evaluate
+from sciml.gp.kernels import Geometry, Permutations, joint_covariance, squared_distances
+from sciml.gp.model import (
+    _Scales,
+    _targets,
+    negative_log_marginal_likelihood,
+    nlml_hessian,
+    profiled_nlml_and_gradient,
+)
+from sciml.gp.symmetry import bond_graph, permutation_group
+
+from gp_testdata import distorted_frames
+
+
+@pytest.fixture(scope="module")
+def small_gp(ethanol_frames):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GPPotential(progress=False).fit(ethanol_frames[:12])
+
+
+def test_fit_attributes_and_trace(small_gp):
+    gp = small_gp
+    assert gp.n_train_ == 12 and gp.permutations_.shape == (12, 9)
+    for name in ("lengthscale_", "signal_std_", "energy_noise_", "force_noise_"):
+        assert getattr(gp, name) > 0
+    tr = gp.trace_
+    assert len(tr) >= 2 and {"nlml", "lengthscale", "force_noise"} <= set(tr.columns)
+    assert tr["nlml"].iloc[-1] <= tr["nlml"].iloc[0]
+    t = gp.laplace_.table()
+    assert list(t.index)[:2] == ["log_lengthscale", "log_signal_std"]
+    assert "Laplace" in gp.laplace_.summary()
+
+
+def test_predicted_forces_are_minus_gradient_of_predicted_energy(small_gp, ethanol_frames):
+    gp = small_gp
+    R = ethanol_frames[40].get_positions()
+    _, F, _, _ = gp.predict_positions(R[None], return_std=False)
+    eps = 1e-5
+    fd = np.zeros(27)
+    for k in range(27):
+        d = np.zeros(27)
+        d[k] = eps
+        ep = gp.predict_positions((R + d.reshape(9, 3))[None], return_std=False)[0][0]
+        em = gp.predict_positions((R - d.reshape(9, 3))[None], return_std=False)[0][0]
+        fd[k] = -(ep - em) / (2 * eps)
+    np.testing.assert_allclose(F[0].ravel(), fd, atol=1e-6 * max(1.0, np.abs(F).max()))
+
+
+def _problem(n=6, seed=0):
+    frames = distorted_frames("CH3CH2OH", n, 0.05, seed)
+    pos = np.stack([a.positions for a in frames])
+    E = np.array([a.get_potential_energy() for a in frames])
+    F = np.stack([a.get_forces() for a in frames])
+    P = Permutations(permutation_group(bond_graph(frames[0])), 9)
+    g = Geometry.from_positions(pos)
+    return g, P, torch.as_tensor(_targets(E, F)), _Scales(float(E.mean()), float(E.std())), squared_distances(g, g, P)
+
+
+@pytest.mark.parametrize("kind", ["matern52", "rbf"])
+def test_marginal_likelihood_gradient_matches_finite_differences(kind):
+    g, P, y, sc, r2 = _problem()
+    theta = torch.tensor([math.log(0.4), math.log(0.8), math.log(0.01), math.log(0.05), 0.3], dtype=torch.float64,
+                         requires_grad=True)
+    val = negative_log_marginal_likelihood(theta, g, P, y, kind, sc, r2=r2)
+    (grad,) = torch.autograd.grad(val, theta)
+    eps = 1e-6
+    for k in range(5):
+        e = torch.zeros(5, dtype=torch.float64)
+        e[k] = eps
+        with torch.no_grad():
+            fd = (negative_log_marginal_likelihood(theta + e, g, P, y, kind, sc, r2=r2)
+                  - negative_log_marginal_likelihood(theta - e, g, P, y, kind, sc, r2=r2)) / (2 * eps)
+        assert abs(float(fd) - float(grad[k])) < 1e-5 * max(1.0, abs(float(fd))), (k, float(fd), float(grad[k]))
+    # the profiled objective the optimiser uses: value and trace-formula gradient
+    phi = np.array([math.log(0.4), math.log(0.02), math.log(0.06)])
+    v0, g0, _, _ = profiled_nlml_and_gradient(phi, g, P, y, kind, r2)
+    for k in range(3):
+        e = np.zeros(3)
+        e[k] = 1e-6
+        fd = (profiled_nlml_and_gradient(phi + e, g, P, y, kind, r2, gradient=False)[0]
+              - profiled_nlml_and_gradient(phi - e, g, P, y, kind, r2, gradient=False)[0]) / 2e-6
+        assert abs(fd - g0[k]) < 1e-5 * max(1.0, abs(fd)), (k, fd, g0[k])
+
+
+def test_hessian_matches_autograd():
+    g, P, y, sc, r2 = _problem(n=4)
+    theta = np.array([math.log(0.4), math.log(0.8), math.log(0.01), math.log(0.05), 0.3])
+    H = nlml_hessian(theta, g, P, y, "matern52", sc, r2)
+    Ha = torch.autograd.functional.hessian(
+        lambda t: negative_log_marginal_likelihood(t, g, P, y, "matern52", sc, r2=r2), torch.as_tensor(theta))
+    np.testing.assert_allclose(H, Ha.numpy(), rtol=1e-7, atol=1e-7 * np.abs(H).max())
+
+
+def _prior_sample(n, theta, seed, kind="matern52"):
+    """Frames of water whose energies/forces are one draw from the GP prior (+ noise)."""
+    frames = distorted_frames("H2O", n, 0.12, seed, label=False)
+    pos = np.stack([a.positions for a in frames])
+    P = Permutations(permutation_group(bond_graph(frames[0])), 3)
+    g = Geometry.from_positions(pos)
+    ls, s, se, sf, mu = theta
+    K = joint_covariance(g, g, P, ls, s**2, kind).numpy()
+    noise = np.tile(np.r_[se**2, np.full(9, sf**2)], n)
+    rng = np.random.default_rng(seed + 100)
+    L = np.linalg.cholesky(K + np.diag(noise) + 1e-12 * np.eye(len(K)))
+    y = L @ rng.normal(size=len(K))
+    y = y.reshape(n, 10)
+    return [attach_labels(a, energy=mu + y[k, 0], forces=y[k, 1:].reshape(3, 3)) for k, a in enumerate(frames)]
+
+
+def test_hyperparameters_recovered_from_gp_prior_samples():
+    """Tolerance: every log-hyperparameter within 3 Laplace standard errors of the truth, and the
+    well-determined ones (length-scale, force noise: 360 force labels) within 25%. One sample path
+    determines the signal std and the energy noise (40 labels) only loosely (standard errors ~0.1-0.3)."""
+    truth = (0.5, 0.8, 0.02, 0.05, -2.0)  # lengthscale, signal std, energy noise, force noise, mean
+    frames = _prior_sample(40, truth, seed=3)
+    gp = GPPotential(standardize=False, n_tune=40, progress=False).fit(frames)
+    est = dict(log_lengthscale=gp.lengthscale_, log_signal_std=gp.signal_std_, log_energy_noise=gp.energy_noise_,
+               log_force_noise=gp.force_noise_)
+    se = gp.laplace_.table()["std_err"]
+    assert gp.laplace_.positive_definite
+    for (name, value), true in zip(est.items(), truth[:4]):
+        err = abs(math.log(value) - math.log(true))
+        assert err < 3 * se[name] + 1e-3, (name, value, true, se[name])
+        if name in ("log_lengthscale", "log_force_noise"):
+            assert err < math.log(1.25), (name, value, true)
+
+
+def test_coverage_of_95_percent_interval_on_held_out_data():
+    """Well-specified case (GP prior data): held-out force coverage must lie in [0.90, 0.99]."""
+    truth = (0.5, 0.8, 0.02, 0.05, -2.0)
+    frames = _prior_sample(70, truth, seed=5)
+    gp = GPPotential(standardize=False, progress=False).fit(frames[:40])
+    m = evaluate(gp, frames[40:])
+    assert 0.90 <= m["forces_coverage_95"] <= 0.99, m
+
+
+def test_coverage_on_reference_data_is_reported(small_gp, ethanol_frames):
+    m = evaluate(small_gp, ethanol_frames[40:60])
+    assert m["n_structures"] == 20 and m["n_structures_std"] == 20
+    # a misspecified but honest model: not grossly over-confident
+    assert 0.8 <= m["forces_coverage_95"] <= 1.0, m
+    assert m["forces_mae_meV_per_A"] < m["forces_std_mean_meV_per_A"] * 2
+
+
+def test_invariance_under_rotation_and_permutation(small_gp, ethanol_frames):
+    gp = small_gp
+    a = ethanol_frames[45]
+    R = a.get_positions()
+    E, F, Es, Fs = gp.predict([a])
+    rot = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
+    E2, F2, Es2, _ = gp.predict_positions((R @ rot.T + 1.5)[None])
+    assert abs(E2[0] - E[0]) < 1e-8 and abs(Es2[0] - Es[0]) < 1e-8
+    np.testing.assert_allclose(F2[0], F[0] @ rot.T, atol=1e-7)
+    perm = np.array([0, 1, 2, 4, 3, 5, 7, 8, 6])  # swap the CH2 hydrogens, cycle the CH3 ones
+    assert any((perm == p).all() for p in gp.permutations_)
+    E3, F3, Es3, _ = gp.predict_positions(R[perm][None])
+    assert abs(E3[0] - E[0]) < 1e-8 and abs(Es3[0] - Es[0]) < 1e-8
+    np.testing.assert_allclose(F3[0], F[0][perm], atol=1e-7)
+
+
+def test_save_load_roundtrip(small_gp, ethanol_frames, tmp_path):
+    path = small_gp.save(tmp_path / "gp.pt")
+    gp2 = GPPotential.load(path)
+    a = small_gp.predict(ethanol_frames[50:53])
+    b = gp2.predict(ethanol_frames[50:53])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
+    gp3 = GPPotential.load(small_gp.save(tmp_path / "nofactor.pt", store_factor=False))
+    np.testing.assert_allclose(gp3.predict(ethanol_frames[50:53])[3], a[3], rtol=1e-8)
+    with pytest.raises(ValueError, match="does not exist"):
+        GPPotential.load(tmp_path / "missing.pt")
+
+
+def test_calculator_results(small_gp, ethanol_frames):
+    a = ethanol_frames[55].copy()
+    a.calc = GPCalculator(small_gp)
+    E = a.get_potential_energy()
+    F = a.get_forces()
+    Ep, Fp, _, Fs = small_gp.predict([a], include_noise=False)
+    assert abs(E - Ep[0]) < 1e-10
+    np.testing.assert_allclose(F, Fp[0])
+    np.testing.assert_allclose(a.calc.results["forces_std"], Fs[0])
+    assert a.calc.results["energy_std"] > 0
+
+
+def test_bad_inputs(ethanol_frames):
+    gp = GPPotential(progress=False)
+    frames = [a.copy() for a in ethanol_frames[:5]]
+    for k, a in enumerate(ethanol_frames[:5]):
+        frames[k] = attach_labels(a, energy=a.get_potential_energy(), forces=a.get_forces())
+    short = frames[2][:8]
+    short = attach_labels(short, energy=1.0, forces=np.zeros((8, 3)))
+    with pytest.raises(ValueError, match="frame 2 has 8 atoms"):
+        gp.fit(frames[:2] + [short] + frames[3:])
+    swapped = frames[3].copy()
+    swapped.numbers = swapped.numbers[[2, 1, 0, 3, 4, 5, 6, 7, 8]]
+    swapped = attach_labels(swapped, energy=1.0, forces=np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="frame 3 has element order"):
+        gp.fit(frames[:3] + [swapped])
+    nan = frames[1].copy()
+    nan.positions[4, 0] = np.nan
+    nan = attach_labels(nan, energy=1.0, forces=np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="frame 1.*non-finite"):
+        gp.fit([frames[0], nan, frames[2]])
+    with pytest.raises(ValueError, match="at least 2"):
+        gp.fit(frames[:1])
+    with pytest.raises(ValueError, match="no configurations"):
+        gp.fit([])
+    with pytest.raises(TypeError, match="frame 1"):
+        gp.fit([frames[0], "not atoms"])
+    with pytest.raises(ValueError, match="kernel"):
+        GPPotential(kernel="linear").fit(frames)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        gp.predict(frames[:1])
+
+
+def test_duplicate_configurations_do_not_crash(ethanol_frames):
+    frames = list(ethanol_frames[:6]) + [ethanol_frames[0], ethanol_frames[0], ethanol_frames[3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(progress=False, max_iter=15).fit(frames)
+    E, F, Es, Fs = gp.predict(ethanol_frames[20:22])
+    assert np.all(np.isfinite(E)) and np.all(np.isfinite(F)) and np.all(Fs > 0)
+
+
+def test_sklearn_style_params():
+    gp = GPPotential(kernel="rbf", n_tune=30)
+    assert gp.get_params()["kernel"] == "rbf"
+    assert gp.set_params(n_tune=10) is gp and gp.n_tune == 10
+    with pytest.raises(ValueError, match="unknown parameter"):
+        gp.set_params(foo=1)
+    assert "GPPotential(" in repr(gp)
