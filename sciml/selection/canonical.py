@@ -146,7 +146,8 @@ def canonical_analysis(
         ev["se"] = lb.std(axis=0, ddof=1)
         lo, hi = percentile_interval(lb, level)
         ev["ci_low"], ev["ci_high"] = lo, hi
-        ev_method = f"CI: bootstrap percentile of ordered eigenvalues (B={int(ok.sum())})"
+        ev_method = (f"CI: bootstrap percentile of ordered eigenvalues (B={int(ok.sum())}; sorting biases them "
+                     f"away from zero -- judge significance by the permutation p-value)")
     if gamma_null is not None:
         ok = np.all(np.isfinite(gamma_null.reshape(len(gamma_null), -1)), axis=1)
         ln, _ = eigen_sorted(gamma_null[ok])

@@ -109,6 +109,7 @@ def write_report(result, out: str | Path, surface=None, surface_gradients=None, 
                _md_table(result.group_test), ""]
         for g, r in result.groups.items():
             md += [f"### {result.group_col} = {g} (n = {r.n})", "", _vec_md(r.beta), ""]
+            md += [f"- Note: {note}" for note in r.notes] + ([""] if r.notes else [])
     if surface_gradients is not None:
         sb, sg = surface_gradients
         md += ["## Nonparametric fitness surface (Gaussian process)", "",

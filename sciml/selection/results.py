@@ -184,6 +184,7 @@ class SelectionResult:
                       self.group_test.to_string(float_format=lambda v: f"{v: .4g}")]
         for g, r in self.groups.items():
             lines += ["", f"--- group {self.group_col} = {g} (n = {r.n}) ---", "beta", fmt(r.beta)]
+            lines += [f"note: {n}" for n in r.notes]
             if r.gamma is not None:
                 lines += ["gamma diagonal", r.gamma.to_numpy().diagonal().round(4).__repr__()]
         return "\n".join(lines)
