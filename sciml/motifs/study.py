@@ -30,28 +30,28 @@ __all__ = ["StudyConfig", "run_seed", "analyse_seeds", "compare_training", "Trai
 class StudyConfig:
     """Settings of a before/after-training motif study (YAML keys = field names)."""
 
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    n_train: int = 2000
-    n_valid: int = 300
-    n_test: int = 500
-    length: int = 32
-    decoy_fraction: float = 0.5
-    data_seed: int = 0
-    hidden_size: int = 32
-    cell: str = "rnn"
-    readout: str = "last"
-    epochs: int = 30
-    lr: float = 5e-3
-    batch_size: int = 32
-    clip: float = 1.0
-    patience: int = 6
-    snapshot_every: int = 10
-    density: float = 0.1
-    size: int = 3
-    null: str = "mutual"
-    n_random: int = 200
-    n_switches_per_edge: float = 10.0
-    device: str = "cpu"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # one trained network per seed
+    n_train: int = 2000  # training windows
+    n_valid: int = 300  # validation windows (early stopping)
+    n_test: int = 500  # held-out windows (accuracy, F1, saliency)
+    length: int = 32  # window length (>= 30); the exon/intron boundary is at length // 2
+    decoy_fraction: float = 0.5  # share of negatives carrying a decoy GT or AG at the site
+    data_seed: int = 0  # seed of the generated data (the same data for every network seed)
+    hidden_size: int = 32  # hidden units = nodes of the circuit graph
+    cell: str = "rnn"  # rnn (Elman, tanh) | gru | lstm
+    readout: str = "last"  # last | mean hidden state
+    epochs: int = 30  # maximum BPTT epochs
+    lr: float = 5e-3  # Adam learning rate
+    batch_size: int = 32  # minibatch size
+    clip: float = 1.0  # gradient-norm clipping
+    patience: int = 6  # early-stopping patience (epochs)
+    snapshot_every: int = 10  # write weight snapshots every N epochs (plus init and final)
+    density: float = 0.1  # edge density of the circuit graphs (same before and after training)
+    size: int = 3  # motif size: 3 or 4
+    null: str = "mutual"  # null model: mutual | degree | er
+    n_random: int = 200  # random graphs per network
+    n_switches_per_edge: float = 10.0  # attempted edge switches per edge in each random graph
+    device: str = "cpu"  # torch device (cpu, cuda, auto)
 
     def __post_init__(self) -> None:
         if not self.seeds:

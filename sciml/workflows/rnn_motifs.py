@@ -22,7 +22,7 @@ class Config(StudyConfig):
 
 def demo_config() -> Config:
     """Tiny settings: 3 seeds, short training, 50 null graphs -- well under a minute."""
-    return Config(seeds=[0, 1, 2], n_train=600, n_valid=150, n_test=300, hidden_size=16, epochs=4,
+    return Config(seeds=[0, 1, 2], n_train=800, n_valid=150, n_test=300, hidden_size=16, epochs=8,
                   patience=3, snapshot_every=2, density=0.15, n_random=50)
 
 
