@@ -173,6 +173,7 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
     res.models["linear"] = fl
     mat = lambda a: pd.DataFrame(a, index=traits, columns=traits)  # noqa: E731
     res.C, res.C_se, res.C_p = mat(C), mat(C_se), mat(C_p)
+    res.C_ci_low, res.C_ci_high = mat(C - tq(S_df) * C_se), mat(C + tq(S_df) * C_se)
     if quadratic:
         fq = ols(Xq, w)
         res.models["quadratic"] = fq
@@ -257,7 +258,7 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
             elif key == "gamma":
                 res.gamma_se, res.gamma_ci_low, res.gamma_ci_high = mat(se), mat(lo), mat(hi)
             else:
-                res.C_se = mat(se)
+                res.C_se, res.C_ci_low, res.C_ci_high = mat(se), mat(lo), mat(hi)
             methods[key] = methods[key].replace("CI t", f"SE and CI {ci_label}")
         if quadratic:
             gamma_boot = boot["gamma"]

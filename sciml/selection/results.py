@@ -56,6 +56,8 @@ class SelectionResult:
     C: pd.DataFrame | None = None
     C_se: pd.DataFrame | None = None
     C_p: pd.DataFrame | None = None
+    C_ci_low: pd.DataFrame | None = None
+    C_ci_high: pd.DataFrame | None = None
     average_gradients: pd.DataFrame | None = None
     average_gamma: pd.DataFrame | None = None
     average_gamma_se: pd.DataFrame | None = None
@@ -89,7 +91,7 @@ class SelectionResult:
         for typ, df in (("S", self.differentials), ("beta", self.beta)):
             for t in df.index:
                 rows.append([t, typ, *df.loc[t, VECTOR_COLUMNS].tolist(), self.methods.get(typ, "")])
-        mats = [("C", self.C, self.C_se, None, None, self.C_p),
+        mats = [("C", self.C, self.C_se, self.C_ci_low, self.C_ci_high, self.C_p),
                 ("gamma", self.gamma, self.gamma_se, self.gamma_ci_low, self.gamma_ci_high, self.gamma_p)]
         for typ, est, se, lo, hi, pv in mats:
             if est is None:

@@ -44,6 +44,9 @@ def test_result_tables_and_display(bumpus_result):
     assert list(tab.columns) == ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
     assert set(tab["type"]) >= {"S", "beta", "C", "gamma", "beta_avg", "gamma_avg", "lambda", "theta"}
     assert (tab.query("type == 'gamma'").shape[0]) == 15
+    core = tab[tab["type"].isin(["S", "beta", "C", "gamma", "beta_avg", "lambda"])]
+    assert core[["estimate", "se", "ci_low", "ci_high", "p_value"]].notna().all().all()
+    assert (core["ci_low"] <= core["ci_high"]).all() and core["p_value"].between(0, 1).all()
     tg = res.table(groups=True)
     assert set(tg["group"]) == {"pooled", "f", "m"}
     s = res.summary()
