@@ -314,13 +314,16 @@ def _tri_solve(T: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
 def bootstrap_counts(rng: np.random.Generator, B: int, group_codes: np.ndarray) -> np.ndarray:
     """``(B, n)`` case-resampling counts, resampling within each group (stratified)."""
     n = len(group_codes)
-    K = np.zeros((B, n))
-    rows = np.arange(B)[:, None] * n
-    for g in np.unique(group_codes):
-        members = np.flatnonzero(group_codes == g)
-        idx = members[rng.integers(0, len(members), size=(B, len(members)))]
-        K.ravel()[:] += np.bincount((idx + rows).ravel(), minlength=B * n)
-    return K
+    groups = np.unique(group_codes)
+    if len(groups) == 1:
+        idx = rng.integers(0, n, size=(B, n))
+    else:
+        idx = np.empty((B, n), dtype=np.int64)
+        for g in groups:
+            members = np.flatnonzero(group_codes == g)
+            idx[:, members] = members[rng.integers(0, len(members), size=(B, len(members)))]
+    idx += np.arange(0, B * n, n)[:, None]
+    return np.bincount(idx.ravel(), minlength=B * n).reshape(B, n).astype(np.float64)
 
 
 def run_bootstrap(engine: MomentEngine, B: int, seed: int | None = None, chunk: int = 1000,
