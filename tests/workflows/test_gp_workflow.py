@@ -1,0 +1,33 @@
+"""gp_active_learning workflow end to end on demo settings (and an idempotent re-run)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import torch
+
+from sciml.workflows.engine import run_workflow
+
+torch.set_num_threads(1)
+
+
+def test_gp_active_learning_demo(tmp_path):
+    from sciml.workflows import gp_active_learning as wf
+
+    cfg = wf.demo_config()
+    jobs = wf.plan(cfg)
+    assert [j.name for j in jobs] == ["seed_00"]
+    out = tmp_path / "gpal"
+    run_workflow("gp_active_learning", cfg, out=out, executor="local")
+    for f in ("metrics.json", "report.md", "learning_curve.csv", "learning_curve.png"):
+        assert (out / f).exists(), f
+    m = json.loads((out / "metrics.json").read_text())
+    curve = pd.read_csv(out / "learning_curve.csv")
+    assert curve["n_train"].iloc[0] == cfg.n_initial
+    assert curve["n_train"].is_monotonic_increasing and curve["n_train"].iloc[-1] > cfg.n_initial
+    assert m["reference_calls_mean"] <= cfg.max_reference_calls
+    assert m["final_forces_mae_meV_per_A"] > 0 and 0 <= m["final_forces_coverage_95"] <= 1
+    job = out / "jobs" / "seed_00"
+    assert (job / "dataset.extxyz").exists() and (job / "model.pt").exists()
+    run_workflow("gp_active_learning", cfg, out=out, executor="local")  # skips the finished job
+    assert json.loads((out / "metrics.json").read_text()) == m
