@@ -11,29 +11,49 @@ Example
 >>> res = train_potential(train_frames, valid_frames, "model.pt", TrainConfig(max_time=600))  # doctest: +SKIP
 >>> atoms.calc = SciMLCalculator("model.pt")  # doctest: +SKIP
 """
-from .calculator import SciMLCalculator
-from .forces import compute_properties, hessian, vibrational_frequencies
-from .graph import AtomicGraph, atoms_to_graph, collate, neighbor_list
-from .model import EquivariantPotential, ModelConfig, load_model, save_model
-from .train import TrainConfig, TrainResult, evaluate, fit_statistics, predict_graphs, train_potential
+from __future__ import annotations
 
-__all__ = [
-    "SciMLCalculator",
-    "EquivariantPotential",
-    "ModelConfig",
-    "TrainConfig",
-    "TrainResult",
-    "AtomicGraph",
-    "atoms_to_graph",
-    "collate",
-    "neighbor_list",
-    "compute_properties",
-    "hessian",
-    "vibrational_frequencies",
-    "load_model",
-    "save_model",
-    "train_potential",
-    "evaluate",
-    "fit_statistics",
-    "predict_graphs",
-]
+import importlib
+from typing import Any
+
+# Names are imported on first use (PEP 562), so ``import sciml.potentials.cli`` (the ``sciml``
+# command) does not pay for importing torch and e3nn.
+_EXPORTS = {
+    "SciMLCalculator": "calculator",
+    "EquivariantPotential": "model",
+    "ModelConfig": "model",
+    "load_model": "model",
+    "save_model": "model",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "train_potential": "train",
+    "evaluate": "train",
+    "fit_statistics": "train",
+    "predict_graphs": "train",
+    "AtomicGraph": "graph",
+    "atoms_to_graph": "graph",
+    "collate": "graph",
+    "neighbor_list": "graph",
+    "compute_properties": "forces",
+    "hessian": "forces",
+    "vibrational_frequencies": "forces",
+    "run_md": "md",
+    "MDResult": "md",
+    "committee_errors": "uncertainty",
+    "calibration_summary": "uncertainty",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sciml.potentials' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)
