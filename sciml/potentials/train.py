@@ -479,9 +479,13 @@ def train_potential(
         if state["stopped"] == "max_time" or state["stopped"] == "max_steps":
             state["stopped"] = None  # a new budget continues the run
 
+    def elapsed() -> float:  # training wall time summed over resumed runs
+        return elapsed_base + time.perf_counter() - t_run
+
     def checkpoint() -> None:
         if ckpt_path is None or not dist_info.is_main:
             return
+        state["elapsed"] = elapsed()
         atomic_torch_save(
             {
                 "format": CHECKPOINT_FORMAT,
@@ -511,7 +515,7 @@ def train_potential(
         m = _metrics_from_sums(acc, weights)
         row = {
             "epoch": state["epoch"], "step": state["step"],
-            "time_s": round(state["elapsed"] + time.perf_counter() - t_run, 3),
+            "time_s": round(elapsed(), 3),
             "lr": opt.param_groups[0]["lr"],
             "train_loss": state["epoch_loss_sum"] / max(state["epoch_loss_n"], 1),
             "valid_loss": m["loss"],
@@ -540,6 +544,7 @@ def train_potential(
         return row
 
     t_run = time.perf_counter()
+    elapsed_base = float(state["elapsed"])
     rng_base = cfg.seed
     show = cfg.progress and not quiet_progress() and dist_info.is_main
     bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], desc="train", unit="epoch", disable=not show,
@@ -628,7 +633,6 @@ def train_potential(
     if stop is None:
         stop = "max_epochs"
     state["stopped"] = stop
-    state["elapsed"] += time.perf_counter() - t_run
     checkpoint()
     best = EquivariantPotential(mcfg).to(dtype)
     if state["best_state"] is not None:
