@@ -80,6 +80,8 @@ def load_config(path: str | Path) -> StudyConfig:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{str(path)!r} must hold a mapping of settings")
+    if None in data and "null" not in data:  # YAML reads an unquoted `null:` key as None
+        data["null"] = data.pop(None)
     known = {f.name for f in fields(StudyConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
