@@ -141,6 +141,8 @@ def plot_saliency_logo(logo: pd.DataFrame, path: str | Path, boundary: int | Non
         pos_base += up
         neg_base += dn
     ax.axhline(0, color="k", lw=0.5)
+    span = max(pos_base.max() - neg_base.min(), 1e-12)
+    ax.set_ylim(neg_base.min() - 0.05 * span, pos_base.max() + 0.15 * span)
     if boundary is not None:
         ax.axvline(boundary - 0.5, color="k", ls="--", lw=0.8)
     ax.set_xlabel("position in window")
