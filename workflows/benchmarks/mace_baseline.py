@@ -127,17 +127,17 @@ def mace_args(a, workdir: Path) -> list[str]:
         "--model", "MACE",
         "--num_channels", str(a.channels),
         "--max_L", str(a.max_L),
-        "--correlation", "3",
+        "--correlation", str(a.correlation),
         "--num_interactions", "2",
-        "--max_ell", "3",
+        "--max_ell", str(a.max_ell),
         "--num_radial_basis", "8",
         "--r_max", str(a.r_max),
         "--batch_size", str(a.batch_size),
         "--valid_batch_size", "20",
         "--lr", "0.01",
         "--loss", "weighted",
-        "--energy_weight", "1.0",
-        "--forces_weight", "100.0",
+        "--energy_weight", str(a.energy_weight),
+        "--forces_weight", str(a.forces_weight),
         "--ema", "--ema_decay", "0.99",
         "--amsgrad",
         "--scheduler", "ReduceLROnPlateau",
@@ -240,6 +240,10 @@ def main(argv=None) -> int:
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--max-L", dest="max_L", type=int, default=1)
     p.add_argument("--r-max", dest="r_max", type=float, default=5.0)
+    p.add_argument("--correlation", type=int, default=3, help="MACE body order - 1 of the product basis")
+    p.add_argument("--max-ell", dest="max_ell", type=int, default=3, help="largest l of edge spherical harmonics")
+    p.add_argument("--energy-weight", type=float, default=1.0)
+    p.add_argument("--forces-weight", type=float, default=100.0)
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--energy-key", default="energy")
     p.add_argument("--forces-key", default="forces")
@@ -261,9 +265,9 @@ def main(argv=None) -> int:
         "torch_version": torch.__version__,
         "threads": a.threads,
         "train_dtype": a.dtype,
-        "config": {"num_channels": a.channels, "max_L": a.max_L, "correlation": 3, "num_interactions": 2,
-                   "max_ell": 3, "num_radial_basis": 8, "r_max": a.r_max, "batch_size": a.batch_size,
-                   "radial_MLP": [64, 64, 64], "loss": "weighted (E 1, F 100)", "lr": 0.01, "ema_decay": 0.99},
+        "config": {"num_channels": a.channels, "max_L": a.max_L, "correlation": a.correlation, "num_interactions": 2,
+                   "max_ell": a.max_ell, "num_radial_basis": 8, "r_max": a.r_max, "batch_size": a.batch_size,
+                   "radial_MLP": [64, 64, 64], "loss": f"weighted (E {a.energy_weight:g}, F {a.forces_weight:g})", "lr": 0.01, "ema_decay": 0.99},
         "data": {"train": str(a.train), "valid": str(a.valid), "test": str(a.test)},
         "machine": bc.machine_info(),
     }
