@@ -53,13 +53,15 @@ def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path]
 
     ``demo=True`` replaces the file's ``config:`` by the workflow's ``demo_config()`` (before ``overrides``).
     """
-    from .config import load_run_config, load_yaml, to_dict
+    from .config import load_run_config, load_yaml, resolve_workflow_ref, to_dict
     from .engine import load_workflow, run_spec
 
     try:
         data = load_yaml(config)
         if not isinstance(data, dict):
             raise ValueError(f"{config}: expected a mapping with keys workflow, out, executor, config")
+        if isinstance(data.get("workflow"), str):
+            data["workflow"] = resolve_workflow_ref(data["workflow"], config)
         if demo:
             if "workflow" not in data:
                 raise ValueError(f"{config}: missing key 'workflow'")
@@ -188,7 +190,7 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
 
     mod = load_workflow(name)
     cfg = mod.demo_config() if demo else mod.Config()
-    short = name.rsplit(".", 1)[-1]
+    short = Path(name).stem if name.endswith(".py") else name.rsplit(".", 1)[-1]
     ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
     if executor == "local":
         ex = {"kind": "local", "workers": 1}
@@ -196,6 +198,7 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
     head = [f"# sciml workflow: {short}" + (f" -- {summary}" if summary else ""),
             "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
             f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
+            else f"# Fields of `config` are those of Config in {name}" if name.endswith(".py")
             else f"# Fields of `config` are those of {name}.Config"]
     body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex}
     text = "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False) + "config:\n"

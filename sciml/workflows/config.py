@@ -381,6 +381,14 @@ def load_yaml(path: str | os.PathLike) -> Any:
 _TOP_KEYS = ("workflow", "out", "executor", "config")
 
 
+def resolve_workflow_ref(name: str, yaml_path: str | os.PathLike | None = None) -> str:
+    """A ``.py`` workflow file is looked up relative to the current folder, then to the YAML file's folder."""
+    if isinstance(name, str) and name.endswith(".py") and not Path(name).expanduser().is_absolute():
+        if not Path(name).exists() and yaml_path is not None and (Path(yaml_path).parent / name).exists():
+            return str((Path(yaml_path).parent / name).absolute())
+    return name
+
+
 def load_run_config(
     source: str | os.PathLike | Mapping[str, Any],
     *,
@@ -420,6 +428,7 @@ def load_run_config(
     name = data["workflow"]
     if not isinstance(name, str):
         raise TypeError(f"{where}: workflow: expected str, got {_got(name)}")
+    name = resolve_workflow_ref(name, path)
     module = load_workflow(name)
     cfg = from_dict(module.Config, data.get("config") or {}, where="config")
     ex = from_dict(ExecutorConfig, data.get("executor") or {}, where="executor")

@@ -99,11 +99,14 @@ class Job:
 def load_workflow(name: str | ModuleType) -> ModuleType:
     """Import a workflow module: ``"selection_report"`` -> ``sciml.workflows.selection_report``.
 
-    A dotted name (``"mypkg.my_workflow"``) imports that module instead, so users can write their
-    own workflows. The module must define ``Config``, ``demo_config``, ``plan`` and ``report``.
+    Your own workflows: a dotted name (``"mypkg.my_workflow"``) imports that module, a path ending in
+    ``.py`` (``"workflows/learning_curve.py"``) imports that file. The module must define ``Config``,
+    ``demo_config``, ``plan`` and ``report``.
     """
     if isinstance(name, ModuleType):
         module = name
+    elif isinstance(name, (str, os.PathLike)) and str(name).endswith(".py"):
+        module = _import_file(Path(name))
     else:
         if not isinstance(name, str) or not name:
             raise TypeError(f"workflow: expected a workflow name (str), got {name!r}")
@@ -121,6 +124,25 @@ def load_workflow(name: str | ModuleType) -> ModuleType:
         raise ValueError(f"workflow: module {module.__name__} is not a workflow (missing {', '.join(missing)})")
     if not dataclasses.is_dataclass(module.Config):
         raise TypeError(f"workflow: {module.__name__}.Config must be a dataclass")
+    return module
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a workflow from a ``.py`` file: its folder goes on ``sys.path`` and ``PYTHONPATH``
+    (so process-pool workers and Slurm jobs, which inherit the environment, can import it too)."""
+    path = path.expanduser().absolute()
+    if not path.is_file():
+        raise ValueError(f"workflow: file {str(path)!r} does not exist")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if folder not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([folder, *parts])
+    module = importlib.import_module(path.stem)
+    if Path(getattr(module, "__file__", "") or "").resolve() != path.resolve():
+        raise ValueError(f"workflow: {path} cannot be imported as {path.stem!r}: that name is already the module "
+                         f"{getattr(module, '__file__', module)}; rename the file")
     return module
 
 
@@ -445,6 +467,10 @@ def run_workflow(
 
     module = load_workflow(workflow)
     name = _workflow_name(module)
+    if isinstance(workflow, (str, os.PathLike)) and str(workflow).endswith(".py"):
+        ref = str(Path(workflow).expanduser().absolute())  # config.yaml must find the file again
+    else:
+        ref = workflow if isinstance(workflow, str) else name
     if config is None:
         cfg = module.Config()
     elif isinstance(config, module.Config):
@@ -465,7 +491,7 @@ def run_workflow(
         raise TypeError(f"executor: expected ExecutorConfig, a mapping or 'local'/'slurm', got {executor!r}")
 
     out = Path(out).absolute()
-    spec = RunSpec(workflow=name, config=cfg, out=out, executor=ex_cfg)
+    spec = RunSpec(workflow=ref, config=cfg, out=out, executor=ex_cfg)
     jobs = _check_jobs(module.plan(cfg), module.__name__)
     t0, started = time.time(), _now()
     outcomes: dict[str, JobOutcome] = {}
@@ -545,7 +571,14 @@ def run_workflow(
     for job in jobs:
         results[job.name] = json.loads((out / "jobs" / job.name / "result.json").read_text())
     say(f"all {len(jobs)} job(s) done; writing the report")
-    before = {p for p in out.iterdir() if p.is_file()}
+    def _stamp(path: Path) -> tuple | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    before = {fn: _stamp(out / fn) for fn in ("metrics.json", "metrics.csv")}
     try:
         metrics = module.report(cfg, out, results)
     except Exception as exc:
@@ -560,9 +593,10 @@ def run_workflow(
         else:
             metrics = to_dict(dict(metrics))
             res.metrics = metrics
-            if not (out / "metrics.json").exists():
+            # write them unless report() just did (an old copy from an earlier run is replaced)
+            if _stamp(out / "metrics.json") in (None, before["metrics.json"]):
                 atomic_write_json(out / "metrics.json", metrics)
-            if not (out / "metrics.csv").exists():
+            if _stamp(out / "metrics.csv") in (None, before["metrics.csv"]):
                 with atomic_write(out / "metrics.csv", "w") as fh:
                     w = csv.writer(fh)
                     w.writerow(["metric", "value"])
@@ -571,7 +605,6 @@ def run_workflow(
         own = {"config.yaml", "run.json", "jobs.csv", "run.log"}
         res.report_files = sorted(p.name for p in out.iterdir() if p.is_file() and p.name not in own
                                   and not p.name.startswith("."))
-        del before
     res.elapsed_s = time.time() - t0
     _write_index(res, spec.to_dict(), started)
     for line in res.summary().splitlines():
