@@ -66,8 +66,8 @@ def test_compare_training_tiny(tmp_path):
 
 def test_cli_study_and_config_validation(tmp_path):
     cfg = tmp_path / "study.yaml"
-    cfg.write_text("seeds: [0]\nn_train: 200\nn_valid: 60\nn_test: 100\nhidden_size: 8\nepochs: 1\nn_random: 5\n")
-    assert load_config(cfg).hidden_size == 8
+    cfg.write_text("seeds: [0]\nn_train: 200\nn_valid: 60\nn_test: 100\nhidden_size: 12\ndensity: 0.25\nepochs: 1\nn_random: 5\n")
+    assert load_config(cfg).hidden_size == 12
     (tmp_path / "er.yaml").write_text("null: er\n")  # unquoted YAML `null` key
     assert load_config(tmp_path / "er.yaml").null == "er"
     res = runner.invoke(app, ["motifs", "study", "--config", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
