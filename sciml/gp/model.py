@@ -461,7 +461,7 @@ class GPPotential:
         n_tune: int = 100,
         optimizer: str = "lbfgs",
         max_iter: int = 50,
-        noise_floor: float = 1e-4,
+        noise_floor: float = 1e-6,
         standardize: bool = True,
         laplace: bool = True,
         chunk_size: int = 32,

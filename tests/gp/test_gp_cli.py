@@ -1,0 +1,30 @@
+import json
+
+from typer.testing import CliRunner
+
+from sciml.atoms import write_frames
+from sciml.cli import app
+
+KEYS = {"n_structures", "energy_mae_meV", "energy_rmse_meV", "energy_mae_meV_per_atom", "forces_mae_meV_per_A",
+        "forces_rmse_meV_per_A", "forces_std_mean_meV_per_A", "forces_coverage_95"}
+
+
+def test_train_and_eval_roundtrip(tmp_path, ethanol_frames, monkeypatch):
+    monkeypatch.setenv("SCIML_QUIET", "1")
+    train, test = tmp_path / "train.extxyz", tmp_path / "test.extxyz"
+    write_frames(train, ethanol_frames[:10])
+    write_frames(test, ethanol_frames[30:36])
+    model = tmp_path / "gp.pt"
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "6",
+                                 "--kernel", "rbf", "--seed", "1", "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["n_train"] == 6 and summary["kernel"] == "rbf" and model.exists()
+    r = CliRunner().invoke(app, ["gp", "eval", "--model", str(model), "--data", str(test), "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.output)
+    assert KEYS <= set(m) and m["n_structures"] == 6
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "50"])
+    assert r.exit_code != 0 and "holds only 10 frames" in r.output
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--kernel", "poly"])
+    assert r.exit_code != 0 and "matern52 or rbf" in r.output
