@@ -30,7 +30,7 @@ from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
 from .radial import BesselBasis, PolynomialCutoff
-from .tensor_product import ChannelwiseTensorProduct
+from .tensor_product import ChannelwiseTensorProduct, PaddedEdges, convolve
 
 
 @dataclass
@@ -154,13 +154,17 @@ class Interaction(nn.Module):
         centre: torch.Tensor,
         neighbour: torch.Tensor,
         norm: float,
+        pads: Optional[tuple] = None,
     ) -> torch.Tensor:
         sc = self.self_connection(h, onehot)
         x = self.linear_up(h)
         w = self.radial(basis) * envelope.unsqueeze(-1)
-        msg = self.tp(x[neighbour], sh, w)
-        agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
-        agg.index_add_(0, centre, msg)
+        if pads is not None and isinstance(self.tp, ChannelwiseTensorProduct):
+            agg = convolve(self.tp, x, sh, w, centre, neighbour, *pads)
+        else:
+            msg = self.tp(x[neighbour], sh, w)
+            agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
+            agg = agg.index_add(0, centre, msg)
         x = self.linear_down(agg * norm)
         return self.gate(x + sc)
 
@@ -214,6 +218,8 @@ class EquivariantPotential(nn.Module):
         self.register_buffer("scale", torch.tensor(1.0))
         self.register_buffer("shift", torch.tensor(0.0))
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
+        # padded batched-matmul convolutions (same numbers; set False to use per-edge messages)
+        self.fused = True
 
     @property
     def dtype(self) -> torch.dtype:
@@ -244,8 +250,12 @@ class EquivariantPotential(nn.Module):
         onehot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
         h = self.embedding(species)
         norm = float(self.avg_num_neighbors) ** -0.5
+        pads = None
+        if self.config.tensor_product == "channelwise" and self.fused and centre.numel():
+            n = positions.shape[0]
+            pads = (PaddedEdges(centre, n), PaddedEdges(neighbour, n))
         for layer in self.layers:
-            h = layer(h, onehot, sh, basis, env, centre, neighbour, norm)
+            h = layer(h, onehot, sh, basis, env, centre, neighbour, norm, pads)
         y = self.readout(h).squeeze(-1)
         return self.scale * y + self.shift + self.atomic_energies[species]
 

@@ -38,8 +38,8 @@ class ChannelwiseTensorProduct(nn.Module):
         paths, out = [], []
         self._cg: list[torch.Tensor] = []
         w_off = 0
-        in_slices = self.irreps_in.slices()
-        sh_slices = self.irreps_sh.slices()
+        self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
+        self.sh_dims = [ir.dim for _, ir in self.irreps_sh]
         for i1, (mul, ir1) in enumerate(self.irreps_in):
             for i2, (mul2, ir2) in enumerate(self.irreps_sh):
                 if mul2 != 1:
@@ -48,8 +48,7 @@ class ChannelwiseTensorProduct(nn.Module):
                     if ir3 not in wanted:
                         continue
                     l1, l2, l3 = ir1.l, ir2.l, ir3.l
-                    paths.append((in_slices[i1].start, in_slices[i1].stop, mul, l1,
-                                  sh_slices[i2].start, sh_slices[i2].stop, l2, l3, w_off))
+                    paths.append((i1, mul, l1, i2, l2, l3, w_off))
                     out.append((mul, ir3))
                     w_off += mul
                     # kept in float64 (not a buffer, so .float()/.double() never round it) and cast in forward
@@ -62,11 +61,16 @@ class ChannelwiseTensorProduct(nn.Module):
         """``x``: (E, irreps_in.dim) features of the neighbours, ``sh``: (E, irreps_sh.dim), ``weight``:
         (E, weight_numel) -> (E, irreps_out.dim)."""
         E = x.shape[0]
+        # split once (one concatenation in backward) instead of slicing per path (one zero-filled
+        # full-size gradient per slice in backward)
+        xs = torch.split(x, self.in_dims, dim=1) if len(self.in_dims) > 1 else (x,)
+        ys = torch.split(sh, self.sh_dims, dim=1)
+        ws = torch.split(weight, [p[1] for p in self.paths], dim=1)
         outs = []
-        for k, (a, b, mul, l1, sa, sb, l2, l3, wo) in enumerate(self.paths):
-            xi = x[:, a:b].reshape(E, mul, 2 * l1 + 1)
-            y = sh[:, sa:sb]
-            w = weight[:, wo : wo + mul]
+        for k, (i1, mul, l1, i2, l2, l3, wo) in enumerate(self.paths):
+            xi = xs[i1].reshape(E, mul, 2 * l1 + 1)
+            y = ys[i2]
+            w = ws[k]
             if l1 == 0:  # C_{0 j k} = delta_jk / sqrt(2 l2 + 1) -> scaled by sqrt(2 l3 + 1) = 1
                 out = (w * xi[:, :, 0]).unsqueeze(-1) * y.unsqueeze(1)
             elif l3 == 0:  # C_{i j 0} = delta_ij / sqrt(2 l1 + 1): a dot product
@@ -75,5 +79,89 @@ class ChannelwiseTensorProduct(nn.Module):
                 cg = self._cg[k].to(device=y.device, dtype=y.dtype)
                 yc = torch.einsum("ej,ijk->eik", y, cg)  # (E, 2l1+1, 2l3+1), once per edge
                 out = torch.bmm(xi, yc) * w.unsqueeze(-1)
-            outs.append(out.reshape(E, -1))
+            outs.append(out.reshape(E, mul * (2 * l3 + 1)))
         return torch.cat(outs, dim=1)
+
+
+class PaddedEdges:
+    """Edges grouped per node and padded to the largest group: ``flat[e] = group[e] * K + slot``.
+
+    Lets a sum over a node's edges of outer/inner products run as one batched matrix product
+    (``torch.bmm`` over nodes) instead of materialising an (E, channels x (2l+1)) message tensor.
+    """
+
+    def __init__(self, group: torch.Tensor, num_nodes: int) -> None:
+        E = group.shape[0]
+        counts = torch.bincount(group, minlength=num_nodes)
+        self.K = max(int(counts.max()) if E else 0, 1)
+        self.num_nodes = num_nodes
+        order = torch.argsort(group, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.empty_like(group)
+        slot[order] = torch.arange(E, device=group.device) - starts[group[order]]
+        self.flat = group * self.K + slot
+
+    def pad(self, values: torch.Tensor) -> torch.Tensor:
+        """(E, D) -> (N, K, D), zeros where a node has fewer than K edges."""
+        out = values.new_zeros((self.num_nodes * self.K, values.shape[1]))
+        out = out.index_copy(0, self.flat, values)
+        return out.view(self.num_nodes, self.K, values.shape[1])
+
+    def unpad(self, padded: torch.Tensor) -> torch.Tensor:
+        """(N, K, D) -> (E, D)."""
+        return padded.reshape(self.num_nodes * self.K, -1).index_select(0, self.flat)
+
+
+def _scalar_input(tp: ChannelwiseTensorProduct) -> bool:
+    return len(tp.irreps_in) == 1 and tp.irreps_in[0].ir.l == 0 and all(p[2] == 0 for p in tp.paths)
+
+
+def _scalar_output(tp: ChannelwiseTensorProduct) -> bool:
+    return all(p[5] == 0 for p in tp.paths)
+
+
+def convolve(
+    tp: ChannelwiseTensorProduct,
+    x: torch.Tensor,
+    sh: torch.Tensor,
+    weight: torch.Tensor,
+    centre: torch.Tensor,
+    neighbour: torch.Tensor,
+    by_centre: PaddedEdges,
+    by_neighbour: PaddedEdges,
+) -> torch.Tensor:
+    """``sum_{e: centre(e)=i} tp(x[neighbour(e)], sh[e], weight[e])`` for every node i: (N, irreps_out.dim).
+
+    Same numbers as gathering, applying ``tp`` per edge and ``index_add``; two common cases avoid
+    the (E, irreps_out.dim) message tensor:
+
+    - scalar node features (first layer): the per-edge scalars ``w * x_j`` are padded by centre and
+      contracted with the padded ``Y`` by one ``bmm`` per path -> (N, C, 2l+1);
+    - scalar outputs (last layer): ``x_j . Y_e`` is computed as ``bmm(Y padded by neighbour, x_j)``,
+      so node features are never gathered per edge.
+    """
+    N, E = x.shape[0], sh.shape[0]
+    if _scalar_input(tp):
+        mul = tp.irreps_in[0].mul
+        P = len(tp.paths)
+        a = weight.view(E, P, mul) * x[neighbour].unsqueeze(1)  # (E, P, C)
+        A = by_centre.pad(a.reshape(E, P * mul)).transpose(1, 2)  # (N, P*C, K)
+        Y = by_centre.pad(sh)  # (N, K, dim_sh)
+        ys = torch.split(Y, tp.sh_dims, dim=2)
+        outs = []
+        for k, (i1, m, l1, i2, l2, l3, wo) in enumerate(tp.paths):
+            outs.append(torch.bmm(A[:, k * mul : (k + 1) * mul], ys[i2]).reshape(N, -1))
+        return torch.cat(outs, dim=1)
+    if _scalar_output(tp):
+        xs = torch.split(x, tp.in_dims, dim=1) if len(tp.in_dims) > 1 else (x,)
+        Y = by_neighbour.pad(sh)  # (N, K, dim_sh): the edges that *leave* from each node j
+        ys = torch.split(Y, tp.sh_dims, dim=2)
+        dots = []
+        for k, (i1, m, l1, i2, l2, l3, wo) in enumerate(tp.paths):
+            xj = xs[i1].reshape(N, m, 2 * l1 + 1).transpose(1, 2)  # (N, 2l+1, C)
+            d = torch.bmm(ys[i2], xj)  # (N, K, C)
+            dots.append(d * (1.0 / math.sqrt(2 * l1 + 1)))
+        msg = by_neighbour.unpad(torch.cat(dots, dim=2)) * weight  # (E, P*C)
+        return torch.zeros((N, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
+    msg = tp(x[neighbour], sh, weight)
+    return torch.zeros((N, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
