@@ -7,20 +7,35 @@
 """
 from __future__ import annotations
 
-from .analysis import lande_arnold
-from .canonical import CanonicalResult, canonical_analysis
-from .gradients import (SelectionWarning, SeparationWarning, differentials, gamma_from_quadratic,
-                        relative_fitness, standardize_traits)
-from .response import predicted_response
-from .results import SelectionResult
+import importlib
+
+# Public names -> defining module. Everything loads on first use (PEP 562), so that
+# `import sciml.selection.cli` (and hence `sciml --help`) does not pull in scipy/statsmodels/torch.
+_EXPORTS = {
+    "lande_arnold": "analysis",
+    "CanonicalResult": "canonical",
+    "canonical_analysis": "canonical",
+    "SelectionWarning": "gradients",
+    "SeparationWarning": "gradients",
+    "differentials": "gradients",
+    "gamma_from_quadratic": "gradients",
+    "relative_fitness": "gradients",
+    "standardize_traits": "gradients",
+    "predicted_response": "response",
+    "SelectionResult": "results",
+    "FitnessSurface": "surfaces",
+    "fitness_surface": "surfaces",
+}
 
 
-def __getattr__(name):  # heavy (torch/gpytorch) parts load on first use
-    if name in ("FitnessSurface", "fitness_surface"):
-        from . import surfaces
-
-        return getattr(surfaces, name)
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'sciml.selection' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
 
 
 __all__ = ["lande_arnold", "SelectionResult", "canonical_analysis", "CanonicalResult", "predicted_response",
