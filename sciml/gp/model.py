@@ -570,7 +570,7 @@ class GPPotential:
         self.tune_indices_ = sub
         self._tune(geo[torch.as_tensor(sub)], energies[sub], forces[sub])
         self.tune_time_ = time.perf_counter() - t_start
-        self._factorize()
+        self._factorize(reprofile=True)
         self.fit_time_ = time.perf_counter() - t_start
         return self
 
@@ -708,17 +708,24 @@ class GPPotential:
         return kernel_coefficients(r2, torch.tensor(self.lengthscale_, dtype=torch.float64),
                                    torch.tensor(self.signal_std_**2, dtype=torch.float64), self.kernel)
 
-    def _factorize(self) -> None:
-        """Assemble the lower triangle of the full covariance in place and Cholesky-factorise it (LAPACK)."""
+    def _factorize(self, reprofile: bool = False) -> None:
+        """Assemble the lower triangle of the full covariance in place and Cholesky-factorise it (LAPACK).
+
+        With ``reprofile`` (at the end of :meth:`fit`) the constant mean (GLS) and the
+        signal variance are re-estimated in closed form on *all* training data at the
+        tuned length-scale and noise-to-signal ratios (their exact marginal-likelihood
+        maximisers): ``mu = e^T K^-1 y / e^T K^-1 e``, ``s^2 <- s^2 r^T K^-1 r / n``. The
+        factor is kept and rescaled implicitly (``_factor_scale``).
+        """
         from scipy.linalg import lapack
         from tqdm.auto import tqdm
 
         geo, n, m = self._geo, len(self._geo), self._geo.n_outputs
         nt = n * m
         y = _targets(self.energies_, self.forces_)
-        y = y - np.tile(np.r_[self.mean_energy_, np.zeros(m - 1)], n)
+        e = np.tile(np.r_[1.0, np.zeros(m - 1)], n)
         noise = np.tile(np.r_[self.energy_noise_**2, np.full(m - 1, self.force_noise_**2)], n)
-        jitter = 1e-10 * self.signal_std_**2
+        jitter_rel = getattr(self, "jitter_rel_", 1e-10)
         self._factor = None
         K = np.empty((nt, nt), dtype=np.float64)
         Kt = torch.from_numpy(K)
@@ -731,19 +738,31 @@ class GPPotential:
                 block = Kt[a0 * m : a1 * m, : a1 * m].view(a1 - a0, m, a1, m)
                 block.zero_()
                 assemble(ga, gb, self._perms, *self._coeffs(ga, gb), out=block)
-            K.flat[:: nt + 1] += noise + jitter
+            K.flat[:: nt + 1] += noise + jitter_rel * self.signal_std_**2
             _, info = lapack.dpotrf(K.T, lower=0, clean=0, overwrite_a=1)
             if info == 0:
                 break
-            jitter *= 100.0
-            warnings.warn(f"covariance not positive definite; retrying with jitter {jitter:.1e}", HyperparameterWarning,
-                          stacklevel=3)
+            jitter_rel *= 100.0
+            warnings.warn(f"covariance not positive definite; retrying with jitter {jitter_rel:.1e} x signal variance",
+                          HyperparameterWarning, stacklevel=3)
         else:
             raise np.linalg.LinAlgError("the GP covariance could not be factorised")
-        self.jitter_ = jitter
-        alpha, info = lapack.dpotrs(K.T, y, lower=0)
+        self.jitter_rel_ = jitter_rel
         self._factor = K
-        self.alpha_ = alpha
+        self._factor_scale = 1.0
+        if reprofile:
+            X, info = lapack.dpotrs(K.T, np.stack([y, e], axis=1), lower=0)
+            mu = float(e @ X[:, 0]) / float(e @ X[:, 1])
+            alpha = X[:, 0] - mu * X[:, 1]
+            c = float((y - mu * e) @ alpha) / nt
+            self.mean_energy_ = mu
+            self.signal_std_ *= math.sqrt(c)
+            self.energy_noise_ *= math.sqrt(c)
+            self.force_noise_ *= math.sqrt(c)
+            self.alpha_ = alpha / c
+            self._factor_scale = c  # the stored factor is that of K / c
+        else:
+            self.alpha_, info = lapack.dpotrs(K.T, y - self.mean_energy_ * e, lower=0)
 
     def _ensure_factor(self) -> None:
         if getattr(self, "_factor", None) is None:
@@ -802,7 +821,7 @@ class GPPotential:
                 Ktt = assemble(gt, gt, self._perms, *self._coeffs(gt, gt)).reshape(nb, n_out, nb, n_out)
                 prior = torch.stack([torch.diagonal(Ktt[i, :, i, :]) for i in range(nb)]).numpy()
                 V = solve_triangular(self._factor.T, Ks.numpy().T, trans=1, lower=False, check_finite=False)
-                var = prior - (V * V).sum(0).reshape(nb, n_out)
+                var = prior - (V * V).sum(0).reshape(nb, n_out) / self._factor_scale
                 var = np.clip(var, 0.0, None)
                 if include_noise:
                     var = var + np.r_[self.energy_noise_**2, np.full(n_out - 1, self.force_noise_**2)]
@@ -843,7 +862,9 @@ class GPPotential:
             theta=torch.as_tensor(self.theta_),
             scales=[self._scales.e_mean, self._scales.e_std],
             alpha=torch.as_tensor(self.alpha_),
-            jitter=float(self.jitter_),
+            jitter_rel=float(self.jitter_rel_),
+            factor_scale=float(self._factor_scale),
+            final=[self.signal_std_, self.energy_noise_, self.force_noise_, self.mean_energy_],
             tune_indices=torch.as_tensor(self.tune_indices_),
             trace=self._trace,
             nlml=float(self.nlml_),
@@ -879,13 +900,15 @@ class GPPotential:
         gp.lengthscale_, gp.signal_std_ = ls, math.sqrt(s2)
         gp.energy_noise_, gp.force_noise_, gp.mean_energy_ = math.sqrt(ve), math.sqrt(vf), mu
         gp.alpha_ = state["alpha"].numpy()
-        gp.jitter_ = state["jitter"]
+        gp.jitter_rel_ = state["jitter_rel"]
+        gp.signal_std_, gp.energy_noise_, gp.force_noise_, gp.mean_energy_ = state["final"]
         gp.tune_indices_ = state["tune_indices"].numpy()
         gp._trace = state["trace"]
         gp.nlml_ = state["nlml"]
         gp.fit_time_, gp.tune_time_ = state["fit_time"], state["tune_time"]
         gp.laplace_ = None if state["laplace"] is None else LaplaceResult.from_dict(state["laplace"])
         gp._factor = None if state["factor"] is None else state["factor"].numpy()
+        gp._factor_scale = state["factor_scale"] if gp._factor is not None else 1.0
         return gp
 
 
