@@ -438,7 +438,12 @@ class GPPotential:
     Attributes (after ``fit``)
     --------------------------
     lengthscale_, signal_std_, energy_noise_, force_noise_, mean_energy_:
-        Fitted hyperparameters (1/Å, eV, eV, eV/Å, eV).
+        Fitted hyperparameters (1/Å of standardised descriptor, eV, eV, eV/Å, eV). The
+        length-scale and the noise-to-signal ratios come from the exact marginal
+        likelihood on the tuning subset; the signal variance and the mean are then
+        re-estimated in closed form (their exact maximisers) on all training data.
+    theta_:
+        Packed hyperparameters at the tuning optimum (what ``laplace_`` refers to).
     permutations_:
         ``(P, n_atoms)`` atom permutations symmetrised over.
     laplace_: :class:`LaplaceResult` or ``None``. trace_: optimisation trace (pandas DataFrame).
@@ -691,9 +696,12 @@ class GPPotential:
                     "the NLML Hessian at the optimum is not positive definite (flat or not a minimum: eigenvalues "
                     f"{np.array2string(self.laplace_.eigenvalues, precision=3)}); Laplace standard errors are unreliable",
                     HyperparameterWarning, stacklevel=3)
-        if at_bound:
-            warnings.warn(f"hyperparameter(s) {at_bound} ended at an optimisation bound (noise_floor="
-                          f"{self.noise_floor} relative to the signal std)", HyperparameterWarning, stacklevel=3)
+        # a noise at its floor is expected for noiseless reference data (e.g. DFT/xTB labels); a length-scale
+        # at a bound means the data do not determine it
+        flagged = [b for b in at_bound if b == "log_lengthscale"]
+        if flagged:
+            warnings.warn(f"hyperparameter(s) {flagged} ended at an optimisation bound", HyperparameterWarning,
+                          stacklevel=3)
 
     @property
     def trace_(self) -> "pandas.DataFrame":  # noqa: F821

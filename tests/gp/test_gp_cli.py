@@ -28,3 +28,20 @@ def test_train_and_eval_roundtrip(tmp_path, ethanol_frames, monkeypatch):
     assert r.exit_code != 0 and "holds only 10 frames" in r.output
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--kernel", "poly"])
     assert r.exit_code != 0 and "matern52 or rbf" in r.output
+
+
+def test_active_learning_selection_and_inputs(ethanol_frames):
+    import numpy as np
+    import pytest
+
+    from sciml.gp.active import _select, active_learning
+
+    stds = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.95, 0.3])
+    assert _select(stds, 2, 1) == [1, 5]
+    assert _select(stds, 2, 2) == [1, 5]
+    assert _select(stds, 3, 3) == [1, 5]  # nothing else is 3 steps away from both
+    assert _select(stds, 3, 1) == [1, 2, 5]
+    with pytest.raises(ValueError, match="at least 2"):
+        active_learning(ethanol_frames[:1])
+    with pytest.raises(ValueError, match="md_steps"):
+        active_learning(ethanol_frames[:3], md_steps=0)
