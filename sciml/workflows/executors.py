@@ -27,6 +27,7 @@ from .engine import Job, JobOutcome, job_state, run_job
 __all__ = ["LocalExecutor", "SlurmExecutor", "make_executor", "squeue_states"]
 
 Say = Callable[[str], None]
+MAX_ARRAY = 1000  # tasks per submitted array (Slurm's default MaxArraySize is 1001)
 
 
 def _error_message(workdir: Path) -> str:
@@ -232,7 +233,9 @@ class SlurmExecutor:
         submitted: dict[str, dict] = {}
         for gpu, group in self._groups(jobs):
             ex = submitit.SlurmExecutor(folder=self.folder / "%j", python=self.cfg.python)
-            batches = [group] if self.cfg.array else [[j] for j in group]
+            # Slurm's default MaxArraySize is 1001: split larger sweeps into several arrays
+            batches = ([group[i:i + MAX_ARRAY] for i in range(0, len(group), MAX_ARRAY)] if self.cfg.array
+                       else [[j] for j in group])
             for batch in batches:
                 name = f"{self.workflow}" if len(batch) > 1 else f"{self.workflow}.{batch[0].name}"
                 ex.update_parameters(**self.parameters(gpu, name[:120]))

@@ -44,6 +44,14 @@ def test_job_array_runs_and_rerun_skips(tmp_path, slurm_executor):
     assert again.ok and again.executed == [] and all(_calls(out, f"x{v}") == 1 for v in (1, 2, 3))
 
 
+def test_large_sweeps_are_split_into_several_arrays(tmp_path, slurm_executor, monkeypatch):
+    monkeypatch.setattr("sciml.workflows.executors.MAX_ARRAY", 2)
+    res = run_workflow(WF, {"values": [1, 2, 3]}, tmp_path / "split", slurm_executor)
+    assert res.ok, res.summary()
+    arrays = sorted(j.slurm_job_id for j in res.jobs.values())
+    assert len({a.split("_")[0] for a in arrays}) == 2 and res.metrics["total"] == 14
+
+
 def test_gpu_jobs_request_gpus(tmp_path, slurm_executor):
     res = run_workflow(WF, {"values": [2], "gpu": True}, tmp_path / "gpu", {**slurm_executor, "gpus": 2})
     assert res.ok, res.summary()
