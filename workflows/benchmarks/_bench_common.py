@@ -182,10 +182,11 @@ def errors(pred_E, pred_F, ref_E, ref_F, n_atoms) -> dict[str, float]:
     }
 
 
-def write_json(path: str | Path | None, obj: dict) -> None:
-    """Print ``obj`` as JSON and, if ``path`` is given, write it atomically (``sciml._io``)."""
+def write_json(path: str | Path | None, obj: dict, echo: bool = True) -> None:
+    """Print ``obj`` as JSON (unless ``echo`` is false) and, if ``path`` is given, write it atomically."""
     text = json.dumps(obj, indent=2, default=float)
-    print(text)
+    if echo:
+        print(text)
     if path:
         from sciml._io import atomic_write_text
 

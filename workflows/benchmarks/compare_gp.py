@@ -124,11 +124,11 @@ def main(argv=None) -> int:
                   f"F MAE {g['test']['forces_mae_meV_per_A']:.2f} meV/A, grid {g['fit_seconds']:.1f} s, sigma {g['selected_sigma']}"),
                   flush=True)
         rows.append({"n_train": n, "sciml": s, "sgdml": g})
-        bc.write_json(out / "comparison_partial.json", {"rows": rows})
+        bc.write_json(out / "comparison_partial.json", {"rows": rows}, echo=False)
     md = table(rows)
     res = {"data": {k: str(v) for k, v in paths.items()}, "threads": a.threads, "machine": bc.machine_info(),
            "rows": rows, "markdown": md}
-    bc.write_json(out / "comparison.json", res)
+    bc.write_json(out / "comparison.json", res, echo=False)
     from sciml._io import atomic_write_text
 
     atomic_write_text(out / "comparison.md", md + "\n")

@@ -247,11 +247,11 @@ def main(argv=None) -> int:
         result["training"] = json.loads((out / "training.json").read_text())
     else:
         result["training"] = train_all(a, paths, out)
-        bc.write_json(out / "training.json", result["training"])
+        bc.write_json(out / "training.json", result["training"], echo=False)
     result["bench"] = bench_all(a, paths, out)
     md = table(result)
     result["markdown"] = md
-    bc.write_json(out / "comparison.json", result)
+    bc.write_json(out / "comparison.json", result, echo=False)
     from sciml._io import atomic_write_text
 
     atomic_write_text(out / "comparison.md", md + "\n")
