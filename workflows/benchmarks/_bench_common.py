@@ -38,8 +38,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def git_rev(paths: tuple[str, ...] = ("sciml",)) -> str:
+    """Short commit of the sciml checkout, with '+dirty' if ``paths`` have uncommitted changes."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", *paths], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def machine_info() -> dict[str, Any]:
     return {
+        "sciml_git": git_rev(),
         "host": platform.node(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),

@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     _, m_single = bc.measure(single)
     out = {
         "side": "sciml.gp",
+        "sciml_git": bc.git_rev(("sciml/gp",)),
         "n_train": a.n_train,
         "kernel": a.kernel,
         "n_tune": gp.n_tune,

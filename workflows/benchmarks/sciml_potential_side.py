@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     model = load_model(a.model, device="cpu")
     out: dict = {
         "side": "sciml",
+        "sciml_git": bc.git_rev(("sciml/potentials",)),
         "sciml_version": getattr(sciml, "__version__", "?"),
         "torch_version": torch.__version__,
         "threads": a.threads,
