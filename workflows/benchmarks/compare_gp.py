@@ -71,8 +71,9 @@ def table(rows: list[dict]) -> str:
             out.append(f"| {r['n_train']} | sciml: {s.get('infeasible', 'ok')}; sGDML: {g.get('infeasible', 'ok')} |"
                        + " |" * 9)
             continue
+        label = f"{r['n_train']}" + (" (sGDML reused)" if g.get("reused_from") else "")
         out.append(
-            f"| {r['n_train']} | {_f(s['test']['forces_mae_meV_per_A'])} / {_f(g['test']['forces_mae_meV_per_A'])} "
+            f"| {label} | {_f(s['test']['forces_mae_meV_per_A'])} / {_f(g['test']['forces_mae_meV_per_A'])} "
             f"| {_f(s['test']['energy_mae_meV'])} / {_f(g['test']['energy_mae_meV'])} "
             f"| {_f(s['fit_seconds'], 1)} | {_f(g['fit_seconds'], 1)} | {_f(g['fit_seconds'] / s['fit_seconds'])}x "
             f"| {_f(1e3 * s['predict_batched_s_per_structure'])} / {_f(1e3 * g['predict_batched_s_per_structure'])}; "
@@ -93,6 +94,9 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", type=int, nargs="+", help="sGDML grid (default: its own 10..90)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit process (s)")
     p.add_argument("--skip-sgdml", action="store_true")
+    p.add_argument("--reuse-sgdml", type=Path,
+                   help="take sGDML results (sgdml_n<N>.json) from an earlier run's --out-dir instead of refitting; "
+                        "marked as reused in the output (its own load averages are kept)")
     a = p.parse_args(argv)
     out = a.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +113,10 @@ def main(argv=None) -> int:
               f"F MAE {s['test']['forces_mae_meV_per_A']:.2f} meV/A, fit {s['fit_seconds']:.1f} s"), flush=True)
         if a.skip_sgdml:
             g = {"infeasible": "skipped"}
+        elif a.reuse_sgdml is not None and (a.reuse_sgdml / f"sgdml_n{n}.json").exists():
+            g = json.loads((a.reuse_sgdml / f"sgdml_n{n}.json").read_text())
+            g = {**g["results"][0], "reused_from": str(a.reuse_sgdml)}
+            print(f"N={n} sGDML: reused from {a.reuse_sgdml}", flush=True)
         else:
             gj = out / f"sgdml_n{n}.json"
             gj.unlink(missing_ok=True)
