@@ -294,7 +294,9 @@ class ExecutorConfig:
     submits them through submitit, as one job array per resource group (``array: false``: one job
     each, named after the job). Slurm fields map to sbatch options: ``gpus`` -> ``--gpus-per-node``
     (only for jobs that ask for a GPU), ``cpus`` -> ``--cpus-per-task``, ``mem`` -> ``--mem``,
-    ``time`` -> ``--time``, ``partition``, ``account``, ``qos``, ``constraint``,
+    ``time`` -> ``--time``, ``partition``, ``account``, ``qos``, ``constraint``; ``ddp: true`` runs each
+    GPU job as ``gpus`` processes (``--ntasks-per-node=gpus``, one per GPU, ``cpus`` each) for
+    DistributedDataParallel training (rank 0 writes the result; the job sets MASTER_ADDR/MASTER_PORT);
     ``array_parallelism`` -> ``--array=0-N%P``; ``additional`` adds any other sbatch option and
     ``setup`` shell lines run before each job (``module load ...``, ``source venv/bin/activate``).
     Waiting is bounded: job states come from the job's own result/error files and ``squeue``
@@ -313,6 +315,7 @@ class ExecutorConfig:
     cpus: int = 2
     mem: str | int | float | None = "8G"
     time: str | int = "01:00:00"
+    ddp: bool = False
     array: bool = True
     array_parallelism: int = 32
     setup: list[str] = field(default_factory=list)

@@ -215,9 +215,21 @@ def run_job(fn: Callable[..., dict], kwargs: dict, workdir: str | os.PathLike, e
     Writes ``status.json`` (running, then completed/failed), the job's stdout/stderr to
     ``job.log``, and on success ``result.json`` (atomically); on an exception ``error.json``
     with the traceback, then re-raises. Returns the job's result dict.
+
+    In a Slurm step with several tasks (``executor.ddp``), every rank runs ``fn`` (which joins the
+    process group from SLURM_PROCID/SLURM_NTASKS and the MASTER_ADDR/MASTER_PORT set here); only
+    rank 0 writes the files above, the others log to ``job.rank<N>.log``.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    ntasks = int(os.environ.get("SLURM_NTASKS", "1")) if "SLURM_STEP_ID" in os.environ else 1
+    if ntasks > 1:  # a multi-process (DDP) Slurm job: one rendezvous per job, only rank 0 records
+        os.environ.setdefault("MASTER_ADDR", os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
+        os.environ.setdefault("MASTER_PORT", str(20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
+        rank = int(os.environ.get("SLURM_PROCID", "0"))
+        if rank > 0:
+            with _capture(workdir / f"job.rank{rank}.log", echo):
+                return fn(**kwargs, workdir=workdir)
     for stale in ("error.json",):
         with contextlib.suppress(FileNotFoundError):
             (workdir / stale).unlink()

@@ -195,6 +195,8 @@ class SlurmExecutor:
             p["mem"] = parse_mem(c.mem)
         if gpu and c.gpus:
             p["gpus_per_node"] = c.gpus
+            if c.ddp:  # one process per GPU; run_job sets the rendezvous, rank 0 writes the result
+                p["ntasks_per_node"] = c.gpus
         if c.setup:
             p["setup"] = list(c.setup)
         if c.additional:

@@ -27,6 +27,7 @@ class Config:
     gpu: bool = False
     label: str = "squares"
     sleep_s: float = 0.0
+    allreduce: bool = False
 
     def __post_init__(self) -> None:
         if self.power < 0:
@@ -38,7 +39,7 @@ def demo_config() -> Config:
 
 
 def power_job(x: int, power: int, scale: float, fail: bool, fail_marker: str | None, die: bool,
-              workdir: Path, sleep_s: float = 0.0) -> dict:
+              workdir: Path, sleep_s: float = 0.0, allreduce: bool = False) -> dict:
     with open(workdir / "calls.txt", "a") as fh:  # counts executions (idempotency tests)
         fh.write(f"{os.getpid()}\n")
     print(f"computing {x}**{power}")
@@ -48,7 +49,19 @@ def power_job(x: int, power: int, scale: float, fail: bool, fail_marker: str | N
     if fail and (fail_marker is None or Path(fail_marker).exists()):
         raise RuntimeError(f"job for x={x} failed on purpose")
     (workdir / "model.txt").write_text(f"{x}\n")
-    return {"x": x, "y": scale * x**power, "host": socket.gethostname(),
+    extra = {}
+    if allreduce:  # a DDP-style step: every rank joins a gloo group through the env the engine sets
+        import torch
+        import torch.distributed as dist
+
+        rank, world = int(os.environ.get("SLURM_PROCID", 0)), int(os.environ.get("SLURM_NTASKS", 1))
+        dist.init_process_group("gloo", rank=rank, world_size=world, init_method="env://")
+        t = torch.tensor([float(rank + 1)])
+        dist.all_reduce(t)
+        dist.destroy_process_group()
+        print(f"rank {rank} of {world}: allreduce {t.item()}")
+        extra = {"world": world, "allreduce": t.item(), "master_port": os.environ["MASTER_PORT"]}
+    return {**extra, "x": x, "y": scale * x**power, "host": socket.gethostname(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "gpus": os.environ.get("SLURM_GPUS_ON_NODE"),
             "slurm_array": "{}_{}".format(os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID"))}
 
@@ -56,7 +69,8 @@ def power_job(x: int, power: int, scale: float, fail: bool, fail_marker: str | N
 def plan(cfg: Config) -> list[Job]:
     return [
         Job(f"x{v}", power_job, {"x": v, "power": cfg.power, "scale": cfg.scale, "fail": v in cfg.fail_values,
-                                 "fail_marker": cfg.fail_marker, "die": v in cfg.die_values, **({"sleep_s": cfg.sleep_s} if cfg.sleep_s else {})},
+                                 "fail_marker": cfg.fail_marker, "die": v in cfg.die_values, **({"sleep_s": cfg.sleep_s} if cfg.sleep_s else {}),
+                                 **({"allreduce": True} if cfg.allreduce else {})},
             gpu=cfg.gpu)
         for v in cfg.values
     ]
