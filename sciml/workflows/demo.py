@@ -6,7 +6,6 @@ A workflow that is missing or fails is reported there and makes the demo fail (n
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
