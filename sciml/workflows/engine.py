@@ -471,8 +471,8 @@ def run_workflow(
 
     Example
     -------
-    >>> res = run_workflow("selection_report", {"n_boot": 200}, "runs/bumpus")  # doctest: +SKIP
-    >>> res.ok, res.metrics["n"]                                               # doctest: +SKIP
+    >>> res = run_workflow("selection_report", {"bootstrap": 500}, "runs/bumpus")  # doctest: +SKIP
+    >>> res.ok, sorted(res.metrics)[:3]                                            # doctest: +SKIP
     """
     from .config import ExecutorConfig, RunSpec, from_dict, to_dict
     from .executors import make_executor
@@ -546,10 +546,10 @@ def run_workflow(
         wd = out / "jobs" / job.name
         wd.mkdir(parents=True, exist_ok=True)
         if job in todo:
-            atomic_write_json(wd / "job.json", _job_record(job))
-            if force:
+            if force or job.name in changed:  # an outdated result must not outlive a failed re-run
                 with contextlib.suppress(FileNotFoundError):
                     (wd / "result.json").unlink()
+            atomic_write_json(wd / "job.json", _job_record(job))
     say(f"workflow {name}: {len(jobs)} job(s): {len(jobs) - len(todo)} already done, {len(todo)} to run "
         f"({ex_cfg.kind} executor)")
     if changed:

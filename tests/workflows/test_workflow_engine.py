@@ -54,8 +54,12 @@ def test_rerun_is_idempotent_and_new_jobs_only_run(tmp_path):
     changed = run_workflow(WF, {"values": [1, 2, 4], "scale": 2.0}, out, echo=lines.append)
     assert sorted(changed.executed) == ["x1", "x2", "x4"] and changed.metrics["total"] == 42
     assert any("settings changed since the last run for 3 job(s)" in ln for ln in lines)
+    # a job whose settings changed and whose re-run fails keeps no outdated result
+    broken = run_workflow(WF, {"values": [1, 2, 4], "scale": 3.0, "fail_values": [4]}, out)
+    assert broken.failed == ["x4"] and not (out / "jobs" / "x4" / "result.json").exists()
+    assert run_workflow(WF, {"values": [1, 2, 4], "scale": 3.0, "fail_values": [4]}, out).executed == ["x4"]
     forced = run_workflow(WF, {"values": [1]}, out, force=True)
-    assert forced.executed == ["x1"] and _calls(out, "x1") == 3
+    assert forced.executed == ["x1"] and _calls(out, "x1") == 4
 
 
 def test_failed_job_is_reported_and_resubmitted(tmp_path):
