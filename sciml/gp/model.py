@@ -18,18 +18,27 @@ fitted by maximising the exact log marginal likelihood:
 Large training sets
 -------------------
 The joint covariance has ``N (1 + 3 n_atoms)`` rows (28,000 for 1000 ethanol
-frames: 6.3 GB in float64). Hyperparameters are tuned by L-BFGS-B on the exact
-negative log marginal likelihood (NLML) of a random subset of ``n_tune``
-configurations (default 200, i.e. a 5,600-square matrix: O(n_tune^3) per
-evaluation, gradients exact by autograd); then the full covariance is assembled
-once, block-row by block-row and only its lower triangle, into a single float64
-buffer that LAPACK factorises in place (``dpotrf``), so the peak memory is one
-copy of the matrix, ``8 (N M)^2`` bytes, and the cost one Cholesky,
-``(N M)^3 / 3`` flops. Predicting energies and forces then costs ``O(N M^2)``
-per structure; predictive standard deviations need a triangular solve,
-``O((N M)^2 M)`` per structure. Beyond ~1,500 ethanol frames (memory
-``> 14 GB``) use a machine with more memory, or train on a subset chosen by
-:mod:`sciml.gp.active`.
+frames: 6.3 GB in float64). The length-scale and the noise-to-signal ratios
+are tuned by L-BFGS-B on the exact negative log marginal likelihood (NLML) of a
+seeded random subset of ``n_tune`` configurations (default 100, a 2,800-square
+matrix; the signal variance and the mean are profiled out in closed form and the
+gradient is exact, by the trace formula). Then the full covariance is assembled
+once, block-row by block-row and only its lower triangle, into one float64
+buffer that LAPACK factorises in place (``dpotrf``): the peak memory is one copy
+of the matrix, ``8 (N M)^2`` bytes, and the cost one Cholesky, ``(N M)^3 / 3``
+flops; the signal variance and the mean are re-estimated on all N from that
+factor. Predicting energies and forces costs ``O(N M^2)`` per structure;
+predictive standard deviations need a triangular solve, ``O((N M)^2 M)`` per
+structure.
+
+Measured on the shared 2-core machine (1 thread, load average ~7-9), ethanol,
+N = 1000: fit 309 s (71 s tuning + 238 s assembly and Cholesky), peak RSS 7.5 GB,
+0.057 s per structure for energies + forces, 0.57 s with uncertainties
+(``workflows/bench_gp_sciml.py``). Memory grows as ``N^2`` (N = 1500 ethanol
+frames: ~14 GB, N = 2000: ~25 GB, beyond this machine) and time as ``N^3``; for
+larger sets select the informative frames with :mod:`sciml.gp.active`, or use a
+machine with more memory (the code path is the same). Conjugate gradients or
+inducing points are not implemented.
 """
 from __future__ import annotations
 
