@@ -80,7 +80,7 @@ def test_gpytorch_kernel_matches_and_differentiates(setup):
     x = torch.as_tensor(R.reshape(3, 27))
     K = k(x, x).to_dense()
     g = Geometry.from_positions(R)
-    ls, os_ = float(k.base_kernel.lengthscale), float(k.outputscale)  # as stored after the constraint transform
+    ls, os_ = float(k.base_kernel.lengthscale.detach()), float(k.outputscale.detach())  # as stored after the constraint transform
     assert abs(ls - 0.6) < 1e-6 and abs(os_ - 1.7) < 1e-6
     ref = joint_covariance(g, g, P, ls, os_).numpy()
     np.testing.assert_allclose(K.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
