@@ -15,7 +15,7 @@ from typing import Any
 
 from ._version import __version__
 
-_SUBMODULES = {"potentials", "gp", "selection", "motifs", "atoms", "datasets", "workflows", "cluster"}
+_SUBMODULES = {"potentials", "gp", "selection", "motifs", "atoms", "datasets", "workflows"}
 
 __all__ = ["__version__", *sorted(_SUBMODULES)]
 
