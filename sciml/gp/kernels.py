@@ -41,6 +41,7 @@ __all__ = [
     "KERNELS",
     "Geometry",
     "kernel_coefficients",
+    "mixture_coefficients",
     "joint_covariance",
     "EnergyForceKernel",
 ]
@@ -144,6 +145,31 @@ def kernel_coefficients(
         g2 = (25.0 / 12.0) * e
     s = outputscale / n_perm
     return s * g, (2.0 * s / l2) * g1, (-4.0 * s / (l2 * l2)) * g2
+
+
+def mixture_coefficients(
+    r2: torch.Tensor,
+    lengthscales: torch.Tensor,
+    fractions: torch.Tensor,
+    outputscale: torch.Tensor,
+    kind: str = "matern52",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Coefficients of a sum of kernels with different length-scales on the same descriptor.
+
+    ``k = s^2 sum_c pi_c g(|x - y|^2 / l_c^2)`` with fractions ``pi`` (summing to 1)
+    of the signal variance ``s^2``. The joint covariance is linear in the
+    coefficients, so a mixture costs no more to assemble (or differentiate) than a
+    single kernel. With one length-scale this is :func:`kernel_coefficients`.
+    """
+    lengthscales = torch.as_tensor(lengthscales, dtype=torch.float64).reshape(-1)
+    fractions = torch.as_tensor(fractions, dtype=torch.float64).reshape(-1)
+    if lengthscales.shape != fractions.shape:
+        raise ValueError(f"{lengthscales.numel()} length-scales but {fractions.numel()} variance fractions")
+    out = None
+    for c in range(lengthscales.numel()):
+        cc = kernel_coefficients(r2, lengthscales[c], outputscale * fractions[c], kind)
+        out = cc if out is None else tuple(a + b for a, b in zip(out, cc))
+    return out
 
 
 def _uv(ga: Geometry, gb: Geometry, perms: Permutations):
@@ -257,8 +283,12 @@ def joint_covariance(
     lengthscale: torch.Tensor | float,
     outputscale: torch.Tensor | float,
     kind: str = "matern52",
+    fractions: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Joint energy/force covariance matrix ``(na * M, nb * M)``, differentiable in the hyperparameters.
+
+    ``lengthscale`` may hold several length-scales, with ``fractions`` of the
+    signal variance ``outputscale`` (see :func:`mixture_coefficients`).
 
     Example
     -------
@@ -271,7 +301,12 @@ def joint_covariance(
     ls = torch.as_tensor(lengthscale, dtype=torch.float64)
     os_ = torch.as_tensor(outputscale, dtype=torch.float64)
     r2 = squared_distances(ga, gb, perms)
-    c0, c1, c2 = kernel_coefficients(r2, ls, os_, kind)
+    if ls.numel() > 1 or fractions is not None:
+        if fractions is None:
+            raise ValueError("several length-scales need their variance fractions")
+        c0, c1, c2 = mixture_coefficients(r2, ls, fractions, os_, kind)
+    else:
+        c0, c1, c2 = kernel_coefficients(r2, ls.reshape(()), os_, kind)
     return _Assemble.apply(c0, c1, c2, ga, gb, perms)
 
 

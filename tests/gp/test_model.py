@@ -14,6 +14,7 @@ from sciml.gp.model import (
     _targets,
     negative_log_marginal_likelihood,
     nlml_hessian,
+    param_names,
     profiled_nlml_and_gradient,
 )
 from sciml.gp.symmetry import bond_graph, permutation_group
@@ -37,25 +38,53 @@ def test_fit_attributes_and_trace(small_gp):
     assert len(tr) >= 2 and {"nlml", "lengthscale", "force_noise"} <= set(tr.columns)
     assert tr["nlml"].iloc[-1] <= tr["nlml"].iloc[0]
     t = gp.laplace_.table()
-    assert list(t.index)[:2] == ["log_lengthscale", "log_signal_std"]
+    assert list(t.index) == param_names(1) == [
+        "log_lengthscale", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy"]
     assert "Laplace" in gp.laplace_.summary()
 
 
-def test_predicted_forces_are_minus_gradient_of_predicted_energy(small_gp, ethanol_frames):
-    gp = small_gp
-    R = ethanol_frames[40].get_positions()
-    _, F, _, _ = gp.predict_positions(R[None], return_std=False)
-    eps = 1e-3  # fourth-order central differences: truncation ~eps^4, round-off ~1e-12 / eps
-    fd = np.zeros(27)
+def test_two_scale_mixture_fit(ethanol_frames):
+    """n_scales=2: ordered length-scales, variance fractions summing to 1, names of the packed parameters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(n_scales=2, progress=False).fit(ethanol_frames[:10])
+    assert list(gp.laplace_.table().index) == param_names(2) == [
+        "log_lengthscale", "log_lengthscale_ratio_2", "log_weight_2", "log_signal_std", "log_energy_noise",
+        "log_force_noise", "mean_energy"]
+    assert gp.lengthscales_.shape == (2,) and gp.lengthscales_[0] <= gp.lengthscales_[1]
+    assert gp.lengthscale_ == gp.lengthscales_[0] and abs(gp.variance_fractions_.sum() - 1) < 1e-12
+    assert {"lengthscale_2", "variance_fraction_2"} <= set(gp.trace_.columns)
+    E, F, Es, Fs = gp.predict(ethanol_frames[50:52])
+    assert F.shape == (2, 9, 3) and np.all(Fs > 0)
+    assert "Laplace" in gp.laplace_.summary()
+
+
+def _fd_forces(gp, R, eps):
+    """Fourth-order central differences of the predicted energy."""
+    fd = np.zeros(R.size)
 
     def energy(shift):
-        return gp.predict_positions((R + shift.reshape(9, 3))[None], return_std=False)[0][0]
+        return gp.predict_positions((R + shift.reshape(R.shape))[None], return_std=False)[0][0]
 
-    for k in range(27):
-        d = np.zeros(27)
+    for k in range(R.size):
+        d = np.zeros(R.size)
         d[k] = eps
         fd[k] = -(8 * (energy(d) - energy(-d)) - (energy(2 * d) - energy(-2 * d))) / (12 * eps)
-    np.testing.assert_allclose(F[0].ravel(), fd, atol=1e-6 * max(1.0, np.abs(F).max()))
+    return fd
+
+
+def test_predicted_forces_are_minus_gradient_of_predicted_energy(small_gp, ethanol_frames):
+    R = ethanol_frames[40].get_positions()
+    # a well-conditioned model (noise >= 1e-3 signal std): the identity holds to 1e-6 relative
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(noise_floor=1e-3, progress=False, laplace=False).fit(ethanol_frames[:12])
+    _, F, _, _ = gp.predict_positions(R[None], return_std=False)
+    np.testing.assert_allclose(F[0].ravel(), _fd_forces(gp, R, 1e-3), atol=1e-6 * max(1.0, np.abs(F).max()))
+    # the default model interpolates noiseless labels (noise ~1e-7 eV/A, weights |alpha| ~1e5): the predicted
+    # energy carries ~1e-9 eV round-off, so differences need a larger step; still 1e-5 relative
+    _, F, _, _ = small_gp.predict_positions(R[None], return_std=False)
+    np.testing.assert_allclose(F[0].ravel(), _fd_forces(small_gp, R, 1e-2), atol=1e-5 * max(1.0, np.abs(F).max()))
 
 
 def _problem(n=6, seed=0):
@@ -94,9 +123,25 @@ def test_marginal_likelihood_gradient_matches_finite_differences(kind):
         assert abs(fd - g0[k]) < 1e-5 * max(1.0, abs(fd)), (k, fd, g0[k])
 
 
-def test_hessian_matches_autograd():
+def test_two_scale_profiled_gradient_matches_finite_differences():
+    """Mixture of a short and a long length-scale: the optimiser's gradient is exact."""
+    g, P, y, sc, r2 = _problem()
+    phi = np.array([math.log(0.3), math.log(2.0), math.log(50.0), math.log(0.02), math.log(0.06)])
+    _, g0, _, _ = profiled_nlml_and_gradient(phi, g, P, y, "matern52", r2)
+    assert g0.shape == (5,)
+    for k in range(5):
+        e = np.zeros(5)
+        e[k] = 1e-6
+        fd = (profiled_nlml_and_gradient(phi + e, g, P, y, "matern52", r2, gradient=False)[0]
+              - profiled_nlml_and_gradient(phi - e, g, P, y, "matern52", r2, gradient=False)[0]) / 2e-6
+        assert abs(fd - g0[k]) < 1e-5 * max(1.0, abs(fd)), (k, fd, g0[k])
+
+
+@pytest.mark.parametrize("n_scales", [1, 2])
+def test_hessian_matches_autograd(n_scales):
     g, P, y, sc, r2 = _problem(n=4)
-    theta = np.array([math.log(0.4), math.log(0.8), math.log(0.01), math.log(0.05), 0.3])
+    kern = [math.log(0.4)] if n_scales == 1 else [math.log(0.4), math.log(1.5), math.log(20.0)]
+    theta = np.array(kern + [math.log(0.8), math.log(0.01), math.log(0.05), 0.3])
     H = nlml_hessian(theta, g, P, y, "matern52", sc, r2)
     Ha = torch.autograd.functional.hessian(
         lambda t: negative_log_marginal_likelihood(t, g, P, y, "matern52", sc, r2=r2), torch.as_tensor(theta))
@@ -125,7 +170,7 @@ def test_hyperparameters_recovered_from_gp_prior_samples():
     determines the signal std and the energy noise (40 labels) only loosely (standard errors ~0.1-0.3)."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)  # lengthscale, signal std, energy noise, force noise, mean
     frames = _prior_sample(40, truth, seed=3)
-    gp = GPPotential(standardize=False, n_tune=40, progress=False).fit(frames)
+    gp = GPPotential(standardize=False, n_scales=1, n_tune=40, progress=False).fit(frames)
     est = dict(log_lengthscale=gp.lengthscale_, log_signal_std=gp.signal_std_, log_energy_noise=gp.energy_noise_,
                log_force_noise=gp.force_noise_)
     se = gp.laplace_.table()["std_err"]
@@ -141,7 +186,7 @@ def test_coverage_of_95_percent_interval_on_held_out_data():
     """Well-specified case (GP prior data): held-out force coverage must lie in [0.90, 0.99]."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)
     frames = _prior_sample(70, truth, seed=5)
-    gp = GPPotential(standardize=False, progress=False).fit(frames[:40])
+    gp = GPPotential(standardize=False, n_scales=1, progress=False).fit(frames[:40])
     m = evaluate(gp, frames[40:])
     assert 0.90 <= m["forces_coverage_95"] <= 0.99, m
 
