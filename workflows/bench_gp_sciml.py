@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
     ap.add_argument("--kernel", default="matern52", choices=["matern52", "rbf"])
-    ap.add_argument("--n-tune", type=int, default=100)
+    ap.add_argument("--n-tune", type=int, default=25)
     ap.add_argument("--std-frames", type=int, default=100, help="test frames used for uncertainty metrics")
     ap.add_argument("--threads", type=int, default=1, help="torch/BLAS threads in each subprocess")
     ap.add_argument("--seed", type=int, default=0)

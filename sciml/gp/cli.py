@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         n_train: Optional[int] = typer.Option(None, "--n-train", help="Use the first N frames (default: all)."),
         kernel: str = typer.Option("matern52", "--kernel", help="matern52 or rbf."),
         seed: int = typer.Option(0, "--seed", help="Seed of the hyperparameter-tuning subset."),
-        n_tune: int = typer.Option(100, "--n-tune", help="Frames used to fit the hyperparameters."),
+        n_tune: int = typer.Option(25, "--n-tune", help="Frames used to fit the hyperparameters."),
         symmetry: str = typer.Option("auto", "--symmetry", help="auto, on or off (permutations of identical atoms)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:

@@ -32,7 +32,7 @@ class Config:
     temperature_K: float = 500.0
     timestep_fs: float = 0.5
     kernel: str = "matern52"
-    n_tune: int = 100
+    n_tune: int = 25
     max_iter: int = 50
     seeds: list[int] = field(default_factory=lambda: [0])
 

@@ -287,3 +287,24 @@ def test_sklearn_style_params():
     with pytest.raises(ValueError, match="unknown parameter"):
         gp.set_params(foo=1)
     assert "GPPotential(" in repr(gp)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_place_cholesky_both_backends(threads):
+    """scipy/OpenBLAS (one thread) and torch/LAPACK (several) give the same in-place factor."""
+    from sciml.gp.model import _cholesky_in_place
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 40))
+    K = A @ A.T + 300 * np.eye(300)
+    ref = np.linalg.cholesky(K)
+    work = K.copy()
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert _cholesky_in_place(work) == 0
+    finally:
+        torch.set_num_threads(old)
+    np.testing.assert_allclose(np.tril(work), ref, rtol=1e-12, atol=1e-12)
+    bad = -np.eye(5)
+    assert _cholesky_in_place(bad) != 0

@@ -78,7 +78,8 @@ def table(rows: list[dict]) -> str:
             f"| {_f(s['fit_seconds'], 1)} | {_f(g['fit_seconds'], 1)} | {_f(g['fit_seconds'] / s['fit_seconds'])}x "
             f"| {_f(1e3 * s['predict_batched_s_per_structure'])} / {_f(1e3 * g['predict_batched_s_per_structure'])}; "
             f"{_f(1e3 * s['predict_single_s_per_structure'])} / {_f(1e3 * g['predict_single_s_per_structure'])} "
-            f"| {s['peak_rss_MiB']:.0f} / {max(g['peak_rss_MiB_self'], g.get('peak_rss_MiB_process_tree_sampled', 0)):.0f} | {g['selected_sigma']} "
+            f"| {s['peak_rss_MiB']:.0f} / {max(g['peak_rss_MiB_self'], g.get('peak_rss_MiB_process_tree_sampled', 0)):.0f} "
+            f"| {g['selected_sigma']} ({g.get('n_models_fitted', '?')} models) "
             f"| {_f(s['force_coverage_95'], 3)} | {s['fit_loadavg_before']}; {g['fit_loadavg_before']} |")
     return "\n".join(out)
 
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", type=int, nargs="+", help="sGDML grid (default: its own 10..90)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit process (s)")
     p.add_argument("--skip-sgdml", action="store_true")
+    p.add_argument("--sgdml-full-grid", action="store_true",
+                   help="sGDML fits every sigma of its grid (no early stop): the complete grid search")
     p.add_argument("--reuse-sgdml", type=Path,
                    help="take sGDML results (sgdml_n<N>.json) from an earlier run's --out-dir instead of refitting; "
                         "marked as reused in the output (its own load averages are kept)")
@@ -125,6 +128,8 @@ def main(argv=None) -> int:
                    "--threads", str(a.threads), "--timeout", str(a.timeout), "--out", str(gj)]
             if a.sigmas:
                 cmd += ["--sigmas", *map(str, a.sigmas)]
+            if a.sgdml_full_grid:
+                cmd += ["--full-grid"]
             g = _run_json(cmd, env, out / f"sgdml_n{n}.log", gj, a.timeout + 60)
             if "results" in g:
                 g = {**g["results"][0], "process_wall_s": g.get("process_wall_s")}

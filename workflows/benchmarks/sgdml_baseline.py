@@ -23,6 +23,11 @@ validation force RMSE). Grid: sGDML's default sigma = 10, 20, ..., 90 unless
 (use_E), no energy constraints (default); NumPy backend (``--cpu``).
 "Fit time" is the wall time of those three steps together.
 
+``--full-grid`` trains and validates every sigma of the grid (sGDML's early stop
+is switched off by handing its rising-error check a decreasing sequence; the
+real validation errors are still written into each model and used by
+``select``), i.e. the complete grid search.
+
 Then the selected model is loaded into ``sgdml.predict.GDMLPredict`` and we
 report test energy / force MAE and RMSE (meV, meV/Å), prediction time per
 structure (one structure per call, as in MD, and batched over the test set),
@@ -135,6 +140,16 @@ def run_one(a) -> dict:
     common = dict(max_memory=a.max_memory_gb, max_processes=a.threads, use_torch=use_torch)
 
     models: list[dict] = []
+    if a.full_grid:
+        import itertools
+
+        real_test, calls = cli.test, itertools.count()
+
+        def test_without_early_stop(*args, **kwargs):
+            errs = real_test(*args, **kwargs)  # writes the validation errors into the model file
+            return [-float(next(calls))] + (list(errs)[1:] if errs is not None else [])  # decreasing: no early stop
+
+        cli.test = test_without_early_stop
 
     def grid_record(mdir) -> None:
         # ``select`` deletes the grid's model files, so note their validation errors first.
@@ -187,6 +202,8 @@ def run_one(a) -> dict:
         "n_train": n,
         "n_valid": len(valid),
         "sigma_grid": sigs,
+        "full_grid": bool(a.full_grid),
+        "n_models_fitted": len(models),
                 "selected_sigma": int(model["sig"]),
         "grid_models": models,
         "n_permutations": int(model["perms"].shape[0]),
@@ -215,6 +232,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="JSON result file (also printed)")
     p.add_argument("--n-train", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
     p.add_argument("--sigmas", type=int, nargs="+", help="length-scale grid (default: sGDML's 10:10:90)")
+    p.add_argument("--full-grid", action="store_true", help="fit every sigma (no early stop once validation error rises)")
     p.add_argument("--threads", type=int, default=1, help="sGDML max_processes and BLAS threads")
     p.add_argument("--max-memory-gb", type=int, default=20, help="sGDML's memory limit (selects analytic vs iterative solver)")
     p.add_argument("--n-single", type=int, default=100, help="structures timed one per predict call")
@@ -239,6 +257,8 @@ def main(argv=None) -> int:
                "--n-single", str(a.n_single), "--single", str(n)]
         if a.sigmas:
             cmd += ["--sigmas", *map(str, a.sigmas)]
+        if a.full_grid:
+            cmd += ["--full-grid"]
         before = bc.loadavg()
         t0 = time.perf_counter()
         a.workdir.mkdir(parents=True, exist_ok=True)
