@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the hyperparameter-tuning subset."),
         n_tune: int = typer.Option(25, "--n-tune", help="Frames used to fit the hyperparameters."),
         symmetry: str = typer.Option("auto", "--symmetry", help="auto, on or off (permutations of identical atoms)."),
+        n_scales: int = typer.Option(1, "--n-scales", help="Kernel components with their own length-scale."),
+        calibrate: Optional[Path] = typer.Option(
+            None, "--calibrate", help="Held-out labelled frames: rescale predicted stds to 95% coverage on them."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
         """Fit a GP potential and save it; prints a JSON summary (hyperparameters, Laplace errors, fit time)."""
@@ -40,13 +43,16 @@ def register(app: typer.Typer) -> None:
             if n_train > len(frames):
                 raise typer.BadParameter(f"--n-train {n_train} but {str(train)!r} holds only {len(frames)} frames")
             frames = frames[:n_train]
-        model = GPPotential(kernel=kernel, seed=seed, n_tune=n_tune, symmetry=sym, progress=not quiet).fit(frames)
+        model = GPPotential(kernel=kernel, seed=seed, n_tune=n_tune, symmetry=sym, n_scales=n_scales,
+                            progress=not quiet).fit(frames)
+        calibration = model.calibrate(read_frames(calibrate)) if calibrate is not None else None
         model.save(out)
         summary = dict(
             model=str(out), n_train=model.n_train_, kernel=kernel, n_permutations=len(model.permutations_),
-            lengthscale=model.lengthscale_, signal_std_eV=model.signal_std_, energy_noise_eV=model.energy_noise_,
+            lengthscale=model.lengthscale_, lengthscales=[float(v) for v in model.lengthscales_],
+            signal_std_eV=model.signal_std_, energy_noise_eV=model.energy_noise_,
             force_noise_eV_per_A=model.force_noise_, mean_energy_eV=model.mean_energy_, nlml=model.nlml_,
-            fit_time_s=model.fit_time_, tune_time_s=model.tune_time_,
+            fit_time_s=model.fit_time_, tune_time_s=model.tune_time_, calibration=calibration,
             laplace_std_err=None if model.laplace_ is None else
             {k: float(v) for k, v in model.laplace_.table()["std_err"].items()},
         )

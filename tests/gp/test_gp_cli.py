@@ -24,6 +24,13 @@ def test_train_and_eval_roundtrip(tmp_path, ethanol_frames, monkeypatch):
     assert r.exit_code == 0, r.output
     m = json.loads(r.output)
     assert KEYS <= set(m) and m["n_structures"] == 6
+    calib = tmp_path / "calib.extxyz"
+    write_frames(calib, ethanol_frames[40:60])
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "6",
+                                 "--calibrate", str(calib), "--quiet"])
+    assert r.exit_code == 0, r.output
+    cal = json.loads(r.output)["calibration"]
+    assert cal["forces"] > 0 and 0 <= cal["forces_coverage_before"] <= 1
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "50"])
     assert r.exit_code != 0 and "holds only 10 frames" in r.output
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--kernel", "poly"])

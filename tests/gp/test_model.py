@@ -308,3 +308,40 @@ def test_in_place_cholesky_both_backends(threads):
     np.testing.assert_allclose(np.tril(work), ref, rtol=1e-12, atol=1e-12)
     bad = -np.eye(5)
     assert _cholesky_in_place(bad) != 0
+
+
+def test_laplace_flat_direction_is_reported_not_hidden():
+    """A flat NLML direction (e.g. the energy noise of noiseless labels) gets no standard error; the
+    identified parameters get standard errors from the rest of the Hessian."""
+    from sciml.gp.model import LaplaceResult
+
+    H = np.diag([4.0, 25.0, -1e-3, 100.0, 1.0])
+    H[0, 1] = H[1, 0] = 2.0
+    lap = LaplaceResult(np.zeros(5), H, 1.0, 0.0, [])
+    assert not lap.positive_definite and lap.unidentified == ["log_energy_noise"]
+    keep = [0, 1, 3, 4]
+    ref = np.sqrt(np.diag(np.linalg.inv(H[np.ix_(keep, keep)])))
+    np.testing.assert_allclose(lap.bse[keep], ref)
+    assert np.isnan(lap.bse[2]) and "not determined" in lap.summary()
+    ok = LaplaceResult(np.zeros(5), np.diag([1.0, 2, 3, 4, 5]), 1.0, 0.0, [])
+    assert ok.positive_definite and ok.unidentified == [] and np.allclose(ok.bse, 1 / np.sqrt([1, 2, 3, 4, 5]))
+
+
+def test_calibrate_gives_nominal_coverage_on_new_held_out_data(ethanol_frames):
+    """Variance scaling fitted on one held-out set brings the 95% coverage on another set near 0.95."""
+    from sciml.datasets import load_pes
+
+    frames = load_pes("ethanol_gfn2_500K", index="100:400")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(progress=False, laplace=False).fit(frames[:40])
+    before = evaluate(gp, frames[200:300])["forces_coverage_95"]
+    out = gp.calibrate(frames[100:200])
+    assert set(out) == {"energy", "forces", "energy_coverage_before", "forces_coverage_before"}
+    after = evaluate(gp, frames[200:300])["forces_coverage_95"]
+    assert 0.92 <= after <= 0.975, (before, after, out)
+    assert abs(after - 0.95) <= max(abs(before - 0.95), 0.025)
+    with pytest.raises(ValueError, match="training configurations"):
+        gp.calibrate(frames[:30])
+    with pytest.raises(ValueError, match="coverage"):
+        gp.calibrate(frames[100:200], coverage=1.5)
