@@ -195,8 +195,11 @@ def assemble(
     c1: torch.Tensor,
     c2: torch.Tensor,
     out: torch.Tensor | None = None,
+    accumulate: bool = True,
 ) -> torch.Tensor:
     """Joint covariance ``(na, M, nb, M)`` from coefficients ``(P, na, nb)``; adds into ``out`` if given.
+
+    With ``accumulate=False`` every entry of ``out`` is overwritten instead (no need to zero it first).
 
     The sums over permutations are done as batched matrix products (BLAS), e.g.
     ``sum_p c1[p] J_a^T Q_p J_b = J_a^T (sum_p c1[p] Q_p J_b)``.
@@ -209,9 +212,14 @@ def assemble(
     with torch.no_grad():
         c0, c1, c2 = c0.detach(), c1.detach(), c2.detach()
         u, vt, jp = _uv(ga, gb, perms)
-        out[:, 0, :, 0] += c0.sum(0)
-        out[:, 0, :, 1:] += torch.einsum("pab,pabj->abj", c1, vt)
-        out[:, 1:, :, 0] -= torch.einsum("pab,paib->aib", c1, u)
+        if accumulate:
+            out[:, 0, :, 0] += c0.sum(0)
+            out[:, 0, :, 1:] += torch.einsum("pab,pabj->abj", c1, vt)
+            out[:, 1:, :, 0] -= torch.einsum("pab,paib->aib", c1, u)
+        else:
+            out[:, 0, :, 0] = c0.sum(0)
+            out[:, 0, :, 1:] = torch.einsum("pab,pabj->abj", c1, vt)
+            out[:, 1:, :, 0] = -torch.einsum("pab,paib->aib", c1, u)
         # H[b, a, (j d)] = sum_p c1[p, a, b] jp[p, b, j, d]
         H = torch.bmm(c1.permute(2, 1, 0), jp.permute(1, 0, 2, 3).reshape(nb, npm, k * d))
         H = H.reshape(nb, na, k, d).permute(1, 3, 0, 2).reshape(na, d, nb * k)  # [a, d, (b j)]
@@ -220,7 +228,10 @@ def assemble(
         # outer-product term: sum_p c2[p,a,b] u[p,a,i,b] v[p,a,b,j], batched over (a, b)
         cu = (c2[:, :, None, :] * u).permute(1, 3, 2, 0).reshape(na * nb, k, npm)  # [(a b), i, p]
         uv = torch.bmm(cu, vt.permute(1, 2, 0, 3).reshape(na * nb, npm, k)).reshape(na, nb, k, k)
-        out[:, 1:, :, 1:] += uv.permute(0, 2, 1, 3) - ff
+        if accumulate:
+            out[:, 1:, :, 1:] += uv.permute(0, 2, 1, 3) - ff
+        else:
+            out[:, 1:, :, 1:].copy_(uv.permute(0, 2, 1, 3)).sub_(ff)
     return out
 
 

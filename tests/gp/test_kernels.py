@@ -86,3 +86,17 @@ def test_gpytorch_kernel_matches_and_differentiates(setup):
     np.testing.assert_allclose(K.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
     K.sum().backward()
     assert k.base_kernel.raw_lengthscale.grad is not None and torch.isfinite(k.base_kernel.raw_lengthscale.grad).all()
+
+
+def test_assemble_overwrite_equals_accumulate_into_zeros(setup):
+    """accumulate=False overwrites every entry (the big solve skips zeroing its buffer)."""
+    from sciml.gp.kernels import assemble, kernel_coefficients
+
+    R, P = setup
+    g = Geometry.from_positions(R)
+    r2 = squared_distances(g, g, P)
+    c = kernel_coefficients(r2, torch.tensor(0.7, dtype=torch.float64), torch.tensor(1.3, dtype=torch.float64))
+    ref = assemble(g, g, P, *c)
+    buf = torch.full_like(ref, float("nan"))
+    assemble(g, g, P, *c, out=buf, accumulate=False)
+    assert torch.equal(buf, ref)
