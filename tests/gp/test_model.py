@@ -345,3 +345,18 @@ def test_calibrate_gives_nominal_coverage_on_new_held_out_data(ethanol_frames):
         gp.calibrate(frames[:30])
     with pytest.raises(ValueError, match="coverage"):
         gp.calibrate(frames[100:200], coverage=1.5)
+
+
+def test_fast_posterior_mean_equals_covariance_times_weights(small_gp, ethanol_frames):
+    """The O(N P D) mean (used for MD) is the same as K(x, X) alpha from the assembled covariance block."""
+    from sciml.gp.kernels import assemble
+
+    gp = small_gp
+    pos = np.stack([a.get_positions() for a in ethanol_frames[40:45]])
+    g = Geometry.from_positions(pos, gp.descriptor_weights_)
+    Ks = assemble(g, gp._geo, gp._perms, *gp._coeffs(g, gp._geo)).reshape(5 * 28, -1)
+    ref = (Ks @ torch.from_numpy(gp.alpha_)).reshape(5, 28).numpy()
+    E, F, _, _ = gp.predict_positions(pos, return_std=False)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(E - gp.mean_energy_, ref[:, 0], atol=1e-9 * scale)
+    np.testing.assert_allclose(F.reshape(5, 27), ref[:, 1:], atol=1e-9 * scale)
