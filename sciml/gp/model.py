@@ -949,7 +949,12 @@ class GPPotential:
 
     # ------------------------------------------------------------------ solve
     def _coeffs(self, ga: Geometry, gb: Geometry):
-        r2 = squared_distances(ga, gb, self._perms)
+        if gb is self._geo and hasattr(self, "alpha_"):  # test vs training set: one product with the cached Q_p x_b
+            XQ, _, _, _ = self._mean_weights()
+            r2 = ((ga.X**2).sum(1)[None, :, None] + (gb.X**2).sum(1)[None, None, :]
+                  - 2.0 * torch.einsum("td,pnd->ptn", ga.X, XQ)).clamp_min(0.0)
+        else:
+            r2 = squared_distances(ga, gb, self._perms)
         return mixture_coefficients(r2, torch.as_tensor(self.lengthscales_, dtype=torch.float64),
                                     torch.as_tensor(self.variance_fractions_, dtype=torch.float64),
                                     torch.tensor(self.signal_std_**2, dtype=torch.float64), self.kernel)
