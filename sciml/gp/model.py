@@ -23,8 +23,8 @@ Labels from DFT/xTB are deterministic: the fitted noise goes to ~1e-6 of the sig
 and what limits it is the jitter added for the Cholesky factorisation. The jitter is
 1e-13 of the signal variance (``SCIML_GP_JITTER`` overrides it). With the earlier
 1e-10 the jitter acted as a noise floor that the marginal likelihood compensated
-with a too-short length-scale (0.4 instead of 1.1-1.6 on ethanol) and 25-40 %
-larger force errors. Predictions then interpolate: the weights reach |alpha| ~ 1e5
+with a too-short length-scale (0.4 instead of 1.1-1.6 on ethanol) and 25-28 %
+larger test force errors. Predictions then interpolate: the weights reach |alpha| ~ 1e5
 and predicted energies carry ~1e-9 eV of round-off, harmless for MD.
 
 Large training sets
@@ -36,9 +36,9 @@ seeded random subset of ``n_tune`` configurations (default 25, a 700-square
 matrix for ethanol: about 0.04 s per evaluation with its exact gradient by the
 trace formula; the signal variance and the mean are profiled out in closed form).
 The optimiser stops when an iteration improves the NLML by less than 0.05. On
-ethanol (N = 100 / 200 training frames) tuning on 25 frames gave test force MAEs of
-36.6 / 25.3 meV/Å in fits of ~2 s, tuning on 100 frames 36.4 / 24.5 meV/Å in ~1 min. Then the full covariance is assembled once,
-block-row by block-row and only its lower triangle, into one float64 buffer that
+ethanol (N = 100 / 200 training frames) tuning on 25 frames gave test force MAEs
+of 36.6 / 25.3 meV/Å in fits of ~2 s, tuning on 100 frames 36.4 / 24.5 meV/Å in
+~1 min. Then the full covariance is assembled once, block-row by block-row and only its lower triangle, into one float64 buffer that
 is factorised in place (LAPACK ``dpotrf``): the peak memory is one copy of the
 matrix, ``8 (N M)^2`` bytes, and the cost one Cholesky, ``(N M)^3 / 3`` flops;
 the signal variance and the mean are re-estimated on all N from that factor.
@@ -60,6 +60,7 @@ rescales them on held-out frames (variance scaling) to the nominal coverage.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -82,8 +83,8 @@ from .kernels import (
 
 __all__ = ["GPPotential", "LaplaceResult", "HyperparameterWarning", "negative_log_marginal_likelihood", "param_names"]
 
-_JITTER = float(__import__("os").environ.get("SCIML_GP_JITTER", "1e-13"))
-PARAM_NAMES = ("log_lengthscale", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy")  # one scale
+# Cholesky jitter relative to the (first component's) signal variance; see "Noiseless reference labels" above
+_JITTER = float(os.environ.get("SCIML_GP_JITTER", "1e-13"))
 _FORMAT = "sciml.gp.GPPotential/1"
 
 
