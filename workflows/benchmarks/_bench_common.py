@@ -214,6 +214,37 @@ def errors(pred_E, pred_F, ref_E, ref_F, n_atoms) -> dict[str, float]:
     }
 
 
+def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
+    """Errors of an ASE calculator on every frame of ``test_path`` plus the timing of the loop."""
+    from ase.io import read
+
+    test = read(test_path, index=":")
+    pred_E, pred_F = [], []
+
+    def _predict():
+        for at in test:
+            b = at.copy()
+            b.calc = calc
+            pred_E.append(b.get_potential_energy())
+            pred_F.append(b.get_forces())
+
+    _, m = measure(_predict)
+    ref_E = [at.get_potential_energy() for at in test]
+    ref_F = [at.get_forces() for at in test]
+    return {**errors(pred_E, pred_F, ref_E, ref_F, [len(at) for at in test]),
+            "predict_seconds": m["seconds"], "loadavg_before": m["loadavg_before"],
+            "loadavg_after": m["loadavg_after"]}
+
+
+def write_report(out_dir: Path, result: dict, markdown: str) -> None:
+    """Write ``comparison.json`` and ``comparison.md`` (atomically) and print the Markdown table."""
+    from sciml._io import atomic_write_text
+
+    write_json(out_dir / "comparison.json", result, echo=False)
+    atomic_write_text(out_dir / "comparison.md", markdown + "\n")
+    print(markdown)
+
+
 def write_json(path: str | Path | None, obj: dict, echo: bool = True) -> None:
     """Print ``obj`` as JSON (unless ``echo`` is false) and, if ``path`` is given, write it atomically."""
     text = json.dumps(obj, indent=2, default=float)

@@ -141,11 +141,7 @@ def main(argv=None) -> int:
     md = table(rows)
     res = {"data": {k: str(v) for k, v in paths.items()}, "threads": a.threads, "machine": bc.machine_info(),
            "rows": rows, "markdown": md}
-    bc.write_json(out / "comparison.json", res, echo=False)
-    from sciml._io import atomic_write_text
-
-    atomic_write_text(out / "comparison.md", md + "\n")
-    print(md)
+    bc.write_report(out, res, md)
     return 0
 
 

@@ -251,11 +251,7 @@ def main(argv=None) -> int:
     result["bench"] = bench_all(a, paths, out)
     md = table(result)
     result["markdown"] = md
-    bc.write_json(out / "comparison.json", result, echo=False)
-    from sciml._io import atomic_write_text
-
-    atomic_write_text(out / "comparison.md", md + "\n")
-    print(md)
+    bc.write_report(out, result, md)
     return 0
 
 

@@ -184,9 +184,7 @@ def train(a, workdir: Path) -> dict:
 
 
 def bench(a, model_path: Path) -> dict:
-    import numpy as np
     import torch
-    from ase.io import read
     from mace.calculators import MACECalculator
 
     model = torch.load(model_path, map_location="cpu", weights_only=False)
@@ -194,22 +192,7 @@ def bench(a, model_path: Path) -> dict:
     out: dict = {"n_parameters": n_params, "model_file": str(model_path)}
 
     calc64 = MACECalculator(model_paths=str(model_path), device="cpu", default_dtype="float64")
-    test = read(a.test, index=":")
-    ref_E = [at.get_potential_energy() for at in test]
-    ref_F = [at.get_forces() for at in test]
-    pred_E, pred_F = [], []
-
-    def _predict():
-        for at in test:
-            b = at.copy()
-            b.calc = calc64
-            pred_E.append(b.get_potential_energy())
-            pred_F.append(b.get_forces())
-
-    _, m = bc.measure(_predict)
-    out["test"] = {**bc.errors(pred_E, pred_F, ref_E, ref_F, [len(at) for at in test]),
-                   "predict_seconds": m["seconds"], "loadavg_before": m["loadavg_before"],
-                   "loadavg_after": m["loadavg_after"]}
+    out["test"] = bc.test_errors(calc64, a.test)
     print("test:", out["test"], flush=True)
 
     for dtype in a.md_dtypes:

@@ -34,7 +34,6 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     import torch
-    from ase.io import read
 
     import sciml
     from sciml.potentials import SciMLCalculator, load_model
@@ -61,22 +60,7 @@ def main(argv=None) -> int:
             out["config"] = str(cfg)
 
     calc64 = SciMLCalculator(a.model, device="cpu", dtype="float64")
-    test = read(a.test, index=":")
-    ref_E = [at.get_potential_energy() for at in test]
-    ref_F = [at.get_forces() for at in test]
-    pred_E, pred_F = [], []
-
-    def _predict():
-        for at in test:
-            b = at.copy()
-            b.calc = calc64
-            pred_E.append(b.get_potential_energy())
-            pred_F.append(b.get_forces())
-
-    _, m = bc.measure(_predict)
-    out["test"] = {**bc.errors(pred_E, pred_F, ref_E, ref_F, [len(at) for at in test]),
-                   "predict_seconds": m["seconds"], "loadavg_before": m["loadavg_before"],
-                   "loadavg_after": m["loadavg_after"]}
+    out["test"] = bc.test_errors(calc64, a.test)
     print("test:", out["test"], flush=True)
     for dtype in a.md_dtypes:
         calc = calc64 if dtype == "float64" else SciMLCalculator(a.model, device="cpu", dtype=dtype)
