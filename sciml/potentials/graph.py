@@ -3,7 +3,7 @@
 The neighbour list comes from `vesin <https://github.com/Luthaf/vesin>`_ (a
 cell-list O(N) implementation in C++ with mixed periodic boundary conditions).
 It is about 10-50x faster than ``ase.neighborlist.primitive_neighbor_list`` on
-the systems we run MD on (see ``workflows/bench_potentials_sciml.py``) and gives
+the systems we run MD on (see ``workflows/benchmarks/potentials_speed.py``) and gives
 exactly the same pairs; ``ase.neighborlist`` is used as a fallback when vesin is
 not importable. Neighbour lists of training data are built once, when the data
 set is converted to graphs, and reused every epoch.

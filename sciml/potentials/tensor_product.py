@@ -11,7 +11,7 @@ component variance for unit-variance inputs. This computes the same kind of mess
 ``sum_j C_ijk Y_j`` is contracted once per edge and the two cases every default model uses
 are reduced to elementwise products: ``l1 = 0`` (scalar features times ``Y``) and ``l3 = 0``
 (dot products ``x_l . Y_l``). On CPU this is ~10-40x faster than the generic e3nn kernel for
-these paths (see the notes in ``workflows/bench_potentials_sciml.py``).
+these paths (see the notes in ``workflows/benchmarks/potentials_speed.py``).
 
 Feature layout follows e3nn: an irrep block ``mul x l`` is stored as ``(mul, 2l+1)`` flattened.
 """

@@ -8,7 +8,7 @@ right after the other (sciml first, then sGDML), each in its own process, with t
 average recorded around every measurement.
 
     python workflows/benchmarks/compare_gp.py --n-train 50 100 200 500 1000 --threads 1 \\
-        --data-dir /work/bench-data/ethanol --out-dir /work/bench-data/runs/compare_gp
+        --data-dir bench-data/ethanol --out-dir bench-data/runs/compare_gp
 
 sciml side: ``sciml_gp_side.py`` (``GPPotential()`` defaults: Matérn-5/2 on inverse distances,
 hyperparameters by the exact marginal likelihood). sGDML side: ``sgdml_baseline.py`` (steps
@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 from compare_potentials import REPO, ensure_split  # noqa: E402
 
 
@@ -86,12 +86,13 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=Path("/work/bench-data/ethanol"))
-    p.add_argument("--out-dir", type=Path, default=Path("/work/bench-data/runs/compare_gp"))
+    p.add_argument("--data-dir", type=Path, default=bc.WORK_DIR / "ethanol")
+    p.add_argument("--out-dir", type=Path, default=bc.WORK_DIR / "runs" / "compare_gp",
+                   help="models and logs (raw JSON also goes to results/compare_gp.json)")
     p.add_argument("--n-train", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kernel", default="matern52")
-    p.add_argument("--sgdml-python", default="/work/venvs/sgdml/bin/python")
+    p.add_argument("--sgdml-python", default=bc.baseline_python("sgdml"))
     p.add_argument("--sigmas", type=int, nargs="+", help="sGDML grid (default: its own 10..90)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit process (s)")
     p.add_argument("--skip-sgdml", action="store_true")
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
     md = table(rows)
     res = {"data": {k: str(v) for k, v in paths.items()}, "threads": a.threads, "machine": bc.machine_info(),
            "rows": rows, "markdown": md}
-    bc.write_report(out, res, md)
+    bc.write_report(out, res, md, name="compare_gp")
     return 0
 
 

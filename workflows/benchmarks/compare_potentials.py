@@ -9,7 +9,7 @@ One run, identical conditions for both sides:
    same machine contention); the load average is sampled during training;
 3. then, one after the other with the same thread count, test errors, parameter count, MD
    throughput (one ethanol; periodic 27-ethanol box) and evaluation time per atom for
-   growing periodic boxes, measured by the same code (``_bench_common.py``) for both.
+   growing periodic boxes, measured by the same code (``bench_common.py``) for both.
 
 sciml is trained with ``sciml potential train`` (default configuration unless ``--sciml-config``)
 and scored with ``sciml potential eval --json``; MACE runs in its own virtual environment via
@@ -19,7 +19,7 @@ max_L 1, correlation 3, l_max 3 spherical harmonics: MACE's default body order) 
 not judged by a configuration too slow for the budget.
 
     python workflows/benchmarks/compare_potentials.py --budget 600 --threads 1 \\
-        --data-dir /work/bench-data/ethanol --out-dir /work/bench-data/runs/compare_potentials
+        --data-dir bench-data/ethanol --out-dir bench-data/runs/compare_potentials
 
 Writes ``comparison.json`` and ``comparison.md`` into ``--out-dir`` and prints the table.
 """
@@ -36,9 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 
-REPO = HERE.parent.parent
+REPO = bc.REPO
 
 
 def ensure_split(data_dir: Path) -> dict[str, Path]:
@@ -226,12 +226,13 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=Path("/work/bench-data/ethanol"))
-    p.add_argument("--out-dir", type=Path, default=Path("/work/bench-data/runs/compare_potentials"))
+    p.add_argument("--data-dir", type=Path, default=bc.WORK_DIR / "ethanol")
+    p.add_argument("--out-dir", type=Path, default=bc.WORK_DIR / "runs" / "compare_potentials",
+                   help="models and logs (raw JSON also goes to results/compare_potentials.json)")
     p.add_argument("--budget", type=float, default=600.0, help="training wall-clock budget per side (s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per side")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mace-python", default="/work/venvs/mace/bin/python")
+    p.add_argument("--mace-python", default=bc.baseline_python("mace"))
     p.add_argument("--mace-variants", nargs="+", default=list(MACE_VARIANTS), choices=list(MACE_VARIANTS))
     p.add_argument("--sciml-config", type=Path, help="YAML TrainConfig for sciml (default: sciml defaults)")
     p.add_argument("--skip-train", action="store_true", help="reuse models and training results in --out-dir")
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
     result["bench"] = bench_all(a, paths, out)
     md = table(result)
     result["markdown"] = md
-    bc.write_report(out, result, md)
+    bc.write_report(out, result, md, name="compare_potentials")
     return 0
 
 

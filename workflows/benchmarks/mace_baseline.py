@@ -3,11 +3,11 @@
 Run with the MACE virtual environment (mace-torch pins e3nn 0.4.4, so it lives
 apart from sciml's e3nn 0.6):
 
-    python3 -m venv --system-site-packages /work/venvs/mace
-    /work/venvs/mace/bin/pip install mace-torch        # reuses the system torch 2.13.0+cpu
-    /work/venvs/mace/bin/python workflows/benchmarks/mace_baseline.py \\
+    python3 -m venv --system-site-packages .venv-mace
+    .venv-mace/bin/pip install mace-torch        # reuses the system torch 2.13.0+cpu
+    .venv-mace/bin/python workflows/benchmarks/mace_baseline.py \\
         --train T.extxyz --valid V.extxyz --test TEST.extxyz \\
-        --workdir /work/bench-data/mace --max-time 600 --threads 1 --out mace.json
+        --workdir bench-data/mace --max-time 600 --threads 1 --out mace.json
 
 Training is MACE's own pipeline (``mace.cli.run_train.run``, i.e. exactly what
 ``mace_run_train`` does) with the arguments listed in ``mace_args`` below; the
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 
 
 class _BudgetExhausted(Exception):

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 
 
 def main(argv=None) -> int:

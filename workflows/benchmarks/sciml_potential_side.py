@@ -4,7 +4,7 @@ Runs with the system interpreter (sciml installed). Given a trained model file i
 test errors through :class:`sciml.potentials.SciMLCalculator` (one structure per call, like
 MACE's calculator), parameter count, MD throughput for one ethanol and a periodic
 27-ethanol box, and evaluation time per atom for growing periodic ethanol boxes, all with
-the helpers in ``_bench_common.py`` that time MACE as well.
+the helpers in ``bench_common.py`` that time MACE as well.
 
     python workflows/benchmarks/sciml_potential_side.py --model M.pt --test TEST.extxyz --threads 1 --out s.json
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -2,11 +2,11 @@
 
 Run with the sGDML virtual environment:
 
-    python3 -m venv --system-site-packages /work/venvs/sgdml
-    /work/venvs/sgdml/bin/pip install sgdml            # reuses the system torch 2.13.0+cpu
-    /work/venvs/sgdml/bin/python workflows/benchmarks/sgdml_baseline.py \\
+    python3 -m venv --system-site-packages .venv-sgdml
+    .venv-sgdml/bin/pip install sgdml            # reuses the system torch 2.13.0+cpu
+    .venv-sgdml/bin/python workflows/benchmarks/sgdml_baseline.py \\
         --train T.extxyz --valid V.extxyz --test TEST.extxyz \\
-        --workdir /work/bench-data/sgdml --n-train 50 100 200 500 1000 --threads 1 --out sgdml.json
+        --workdir bench-data/sgdml --n-train 50 100 200 500 1000 --threads 1 --out sgdml.json
 
 For every N the training set is the first N frames of ``--train`` (no
 re-sampling), the validation set is all of ``--valid`` and the test set all of
@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bc  # noqa: E402
+import bench_common as bc  # noqa: E402
 
 
 def _to_npz(frames, path: Path, name: str) -> None:

@@ -7,7 +7,7 @@ n = 1,000 individuals, 5 traits (20 regression terms + intercept in the quadrati
 rows and refits statsmodels OLS each time (timed on a subset of replicates and extrapolated).
 Both recompute relative fitness and the SD standardisation inside every replicate.
 
-    python workflows/bench_selection.py [--n 1000] [--traits 5] [--replicates 10000] [--loop 300]
+    python workflows/benchmarks/selection_bootstrap.py [--n 1000] [--traits 5] [--replicates 10000] [--loop 300]
 """
 from __future__ import annotations
 
@@ -17,12 +17,8 @@ import time
 
 import numpy as np
 
+import bench_common as bc  # noqa: E402  (this folder is on sys.path when run as a script)
 
-def loadavg() -> str:
-    try:
-        return " ".join(open("/proc/loadavg").read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def statsmodels_replicate(W, Z, idx, quadratic=True):
@@ -79,7 +75,7 @@ def main() -> None:
     run_bootstrap(eng, 1000, seed=0, progress=False)  # warm-up
     times = []
     for r in range(args.repeats):
-        la = loadavg()
+        la = bc.loadavg()
         t = time.perf_counter()
         run_bootstrap(MomentEngine(W, Z, codes, "sd"), B, seed=r, progress=False)
         times.append(time.perf_counter() - t)
@@ -91,7 +87,7 @@ def main() -> None:
 
     df = pd.DataFrame(Z, columns=[f"z{i + 1}" for i in range(p)]).assign(W=W)
     for ci in ("percentile", "bca"):
-        la = loadavg()
+        la = bc.loadavg()
         t = time.perf_counter()
         lande_arnold(df, "W", list(df.columns[:p]), bootstrap=B, seed=0, ci_method=ci, progress=False)
         print(f"sciml lande_arnold(..., bootstrap={B}, ci_method={ci!r}) end to end: "
@@ -107,7 +103,7 @@ def main() -> None:
     for quadratic, label in ((False, "linear model only"), (True, "linear + quadratic")):
         per = []
         for threads in (None, 1):
-            la = loadavg()
+            la = bc.loadavg()
             with threadpool_limits(limits=threads):
                 t = time.perf_counter()
                 for _ in range(args.loop):
@@ -118,7 +114,7 @@ def main() -> None:
                   f"{dt * B:.1f} s for {B} (extrapolated from {args.loop})   [loadavg {la}]")
         if quadratic:
             print(f"speed-up of sciml over the faster statsmodels loop (beta+gamma): {min(per) * B / best:.0f}x")
-    print(f"loadavg at end: {loadavg()}")
+    print(f"loadavg at end: {bc.loadavg()}")
 
 
 if __name__ == "__main__":

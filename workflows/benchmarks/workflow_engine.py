@@ -1,7 +1,9 @@
 """Engine overhead figures (not a test): per-job cost of the local executor, and the wall time of a
 trivial job array on the local Slurm test cluster (when Slurm is installed and we are root).
 
-    python tests/workflows/bench_engine.py [N_LOCAL] [N_SLURM]
+    python workflows/benchmarks/workflow_engine.py [N_LOCAL] [N_SLURM]
+
+The toy workflow (``toyflows.squares``) lives with the engine tests in ``tests/workflows``.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-os.environ["PYTHONPATH"] = str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")
+TESTS = Path(__file__).resolve().parents[2] / "tests" / "workflows"
+sys.path.insert(0, str(TESTS))
+os.environ["PYTHONPATH"] = str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", "")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as bc  # noqa: E402
 
 from sciml.workflows.engine import run_workflow  # noqa: E402
 
@@ -30,7 +34,7 @@ def main() -> None:
         t2 = time.perf_counter()
         assert res.ok and again.executed == []
         print(f"local executor: {n_local} trivial jobs in {t1 - t0:.2f} s ({1000 * (t1 - t0) / n_local:.1f} ms/job); "
-              f"idempotent re-run (all skipped) {t2 - t1:.2f} s; loadavg {open('/proc/loadavg').read().split()[:3]}")
+              f"idempotent re-run (all skipped) {t2 - t1:.2f} s; loadavg {bc.loadavg()}")
         from slurm_cluster import LocalSlurmCluster, missing_binaries
 
         if missing_binaries() or os.geteuid() != 0:
@@ -44,7 +48,7 @@ def main() -> None:
             t1 = time.perf_counter()
             assert res.ok, res.summary()
             print(f"slurm executor (local 1-node cluster, 8 slots): array of {n_slurm} trivial jobs submitted, run and "
-                  f"collected in {t1 - t0:.1f} s; loadavg {open('/proc/loadavg').read().split()[:3]}")
+                  f"collected in {t1 - t0:.1f} s; loadavg {bc.loadavg()}")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@
    graph size, not on the weights).
 
 Every figure is the median of ``--repeat`` runs and carries the load average, because the
-machine is shared. Prints a table and one JSON object (also written with ``--json``).
+machine is shared. Prints a table and one JSON object (written to ``--json``, default
+``results/motifs_census.json``).
 
-    python workflows/bench_motifs.py
-    python workflows/bench_motifs.py --sizes 100 1000 --repeat 5 --json bench-out/motifs.json
+    python workflows/benchmarks/motifs_census.py          # writes results/motifs_census.json
+    python workflows/benchmarks/motifs_census.py --sizes 100 1000 --repeat 5 --json /tmp/motifs.json
 """
 from __future__ import annotations
 
@@ -24,13 +25,8 @@ import json
 import statistics
 import time
 
+import bench_common as bc  # noqa: E402  (this folder is on sys.path when run as a script)
 
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def timeit(fn, repeat: int) -> tuple[float, object]:
@@ -51,7 +47,7 @@ def main() -> None:
     ap.add_argument("--rnn-units", type=int, default=256)
     ap.add_argument("--rnn-density", type=float, default=0.1)
     ap.add_argument("--n-random", type=int, default=1000)
-    ap.add_argument("--json", default=None, help="also write the JSON result here")
+    ap.add_argument("--json", default=str(bc.RESULTS_DIR / "motifs_census.json"), help="write the JSON result here")
     ap.add_argument("--no-numba", action="store_true", help="use the pure-numpy null-model engine")
     args = ap.parse_args()
     if args.no_numba:
@@ -79,7 +75,7 @@ def main() -> None:
         G = nx.gnm_random_graph(n, m, directed=True, seed=1)
         src, dst, nn, _ = graph_to_arrays(G)
         g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist())), directed=True)
-        la0 = loadavg()
+        la0 = bc.loadavg()
         t3, c3 = timeit(lambda: census_vector(src, dst, n, 3), args.repeat)
         t3g, _ = timeit(lambda: motif_census(G, 3), args.repeat)
         ti3, r3 = timeit(lambda: g.motifs_randesu(size=3), args.repeat)
@@ -94,7 +90,7 @@ def main() -> None:
         assert int(np.nansum(r4)) == int(c4.sum()), "4-node total differs from igraph"
         assert int(np.nansum(r3)) == int(c3.sum()), "3-node total differs from igraph"
         row = dict(n=n, m=m, sciml3_s=t3, sciml3_from_networkx_s=t3g, networkx3_s=tnx, igraph3_s=ti3,
-                   sciml4_s=t4, igraph4_s=ti4, load_before=la0, load_after=loadavg())
+                   sciml4_s=t4, igraph4_s=ti4, load_before=la0, load_after=bc.loadavg())
         rows.append(row)
         f = lambda v: f"{v:8.4f}" if v is not None else f"{'-':>8}"  # noqa: E731
         print(f"{n:>6} {m:>7} | {f(t3)} {t3g:9.4f} {f(tnx)} {f(ti3)} | {f(t4)} {f(ti4)} | "
@@ -104,11 +100,11 @@ def main() -> None:
     H = args.rnn_units
     W = np.random.default_rng(0).normal(0, 1 / np.sqrt(H), size=(H, H))
     G = weights_to_graph(W, threshold=args.rnn_density, mode="density")
-    la0 = loadavg()
+    la0 = bc.loadavg()
     t = time.perf_counter()
     df = motif_significance(G, size=3, null="mutual", n_random=args.n_random, seed=0, progress=False)
     t_null = time.perf_counter() - t
-    la1 = loadavg()
+    la1 = bc.loadavg()
     t = time.perf_counter()
     nx.triadic_census(G)
     t_nx1 = time.perf_counter() - t
@@ -125,9 +121,7 @@ def main() -> None:
     result = {"census": rows, "rnn_nulls": rnn}
     print(json.dumps(result, indent=1))
     if args.json:
-        from sciml._io import atomic_write_json
-
-        atomic_write_json(args.json, result)
+        bc.write_json(args.json, {"run": bc.run_info(threads=None), **result}, echo=False)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ Every figure carries the load average before/after, because shared machines are 
 one torch thread the CPU time (``cpu_*``, ``time.process_time``) is far less sensitive to other
 processes than wall time, so compare CPU figures when the machine is busy.
 
-    python workflows/bench_potentials_sciml.py --threads 1
-    python workflows/bench_potentials_sciml.py --model model.pt --dtype float64 float32 --sizes 1 2 3 4 5
+    python workflows/benchmarks/potentials_speed.py --threads 1      # writes results/potentials_speed.json
+    python workflows/benchmarks/potentials_speed.py --model model.pt --dtype float64 float32 --sizes 1 2 3 4 5
 """
 from __future__ import annotations
 
@@ -25,13 +25,8 @@ import os
 import statistics
 import time
 
+import bench_common as bc  # noqa: E402  (this folder is on sys.path when run as a script)
 
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def ethanol_box(n_per_side: int, spacing: float = 5.0, seed: int = 0):
@@ -77,13 +72,13 @@ def md_throughput(calc, atoms, steps: int, dt_fs: float = 0.5, warmup: int = 3) 
     MaxwellBoltzmannDistribution(at, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(at, dt_fs * units.fs)
     dyn.run(warmup)
-    before = loadavg()
+    before = bc.loadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     dyn.run(steps)
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
     return {"n_atoms": len(at), "steps": steps, "steps_per_s": steps / dt, "ms_per_step": 1e3 * dt / steps,
             "steps_per_cpu_s": steps / dc, "cpu_ms_per_step": 1e3 * dc / steps,
-            "loadavg_before": before, "loadavg_after": loadavg()}
+            "loadavg_before": before, "loadavg_after": bc.loadavg()}
 
 
 def eval_scaling(calc, sizes, repeats: int = 3) -> dict:
@@ -98,7 +93,7 @@ def eval_scaling(calc, sizes, repeats: int = 3) -> dict:
         at.calc = calc
         at.get_forces()
         times, cpu = [], []
-        before = loadavg()
+        before = bc.loadavg()
         for _ in range(repeats):
             at.positions = at0.positions + rng.normal(scale=1e-3, size=at0.positions.shape)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -108,7 +103,7 @@ def eval_scaling(calc, sizes, repeats: int = 3) -> dict:
         t, c = statistics.median(times), statistics.median(cpu)
         rows.append({"n_atoms": len(at), "periodic": bool(at.pbc.any()), "seconds": t, "us_per_atom": 1e6 * t / len(at),
                      "cpu_seconds": c, "cpu_us_per_atom": 1e6 * c / len(at),
-                     "loadavg_before": before, "loadavg_after": loadavg()})
+                     "loadavg_before": before, "loadavg_after": bc.loadavg()})
     per = [r for r in rows if r["periodic"]]
     slope = slope_cpu = None
     if len(per) >= 2:
@@ -154,7 +149,7 @@ def kernel_comparison(repeats_small: int = 100, repeats_box: int = 5) -> dict:
                 at.positions[0, 0] += 1e-5
                 at.get_forces()
             out[f"{kern}_{name}_cpu_ms"] = 1e3 * (time.process_time() - t0) / n
-    out["loadavg"] = loadavg()
+    out["loadavg"] = bc.loadavg()
     return out
 
 
@@ -167,6 +162,7 @@ def main(argv=None) -> int:
     p.add_argument("--md-steps-small", type=int, default=200)
     p.add_argument("--md-steps-box", type=int, default=20)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(bc.RESULTS_DIR / "potentials_speed.json"), help="raw JSON result")
     p.add_argument("--no-kernel-comparison", action="store_true", help="skip the e3nn vs channelwise timing")
     a = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
@@ -203,6 +199,8 @@ def main(argv=None) -> int:
     if not a.no_kernel_comparison and a.device == "cpu":
         res["kernel_comparison"] = kernel_comparison()
     print(json.dumps(res, indent=1))
+    if a.out:
+        bc.write_json(a.out, {"run": bc.run_info(a.threads), **res}, echo=False)
     return 0
 
 

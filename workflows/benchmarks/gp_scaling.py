@@ -11,10 +11,10 @@ subprocess, and the load average before and after.
 
 Usage::
 
-    python workflows/bench_gp_sciml.py                      # N = 50 100 200 500 1000
-    python workflows/bench_gp_sciml.py --n 50 100 --threads 1 --out bench_gp.json
+    python workflows/benchmarks/gp_scaling.py                      # N = 50 100 200 500 1000
+    python workflows/benchmarks/gp_scaling.py --n 50 100 --threads 1 --out /tmp/bench_gp.json
 
-Prints one JSON document (and writes it to ``--out`` if given).
+Prints one JSON document and writes it to ``--out`` (default ``results/gp_scaling.json``).
 """
 from __future__ import annotations
 
@@ -25,13 +25,8 @@ import subprocess
 import sys
 import time
 
+import bench_common as bc  # noqa: E402  (this folder is on sys.path when run as a script)
 
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def run_one(n: int, kernel: str, n_tune: int, std_frames: int, seed: int) -> dict:
@@ -47,7 +42,7 @@ def run_one(n: int, kernel: str, n_tune: int, std_frames: int, seed: int) -> dic
 
     frames = load_pes("ethanol_gfn2_500K")
     train, _valid, test = split_frames(frames, 1000, 100, seed=0)
-    la0 = _loadavg()
+    la0 = bc.loadavg()
     t0 = time.perf_counter()
     gp = GPPotential(kernel=kernel, n_tune=n_tune, seed=seed, progress=False).fit(train[:n])
     fit_s = time.perf_counter() - t0
@@ -71,7 +66,7 @@ def run_one(n: int, kernel: str, n_tune: int, std_frames: int, seed: int) -> dic
         peak_rss_MB=peak_mb,
         covariance_MB=(n * gp._geo.n_outputs) ** 2 * 8 / 2**20,
         loadavg_before=la0,
-        loadavg_after=_loadavg(),
+        loadavg_after=bc.loadavg(),
         torch_threads=__import__("torch").get_num_threads(),
         **metrics,
     )
@@ -85,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--std-frames", type=int, default=100, help="test frames used for uncertainty metrics")
     ap.add_argument("--threads", type=int, default=1, help="torch/BLAS threads in each subprocess")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=str(bc.RESULTS_DIR / "gp_scaling.json"))
     ap.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.single is not None:
@@ -107,14 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    doc = dict(benchmark="sciml.gp on ethanol_gfn2_500K", split="split_frames(frames, 1000, 100, seed=0); test = 400",
-               machine=dict(cpus=os.cpu_count()), results=results)
+    doc = dict(run=bc.run_info(args.threads), benchmark="sciml.gp on ethanol_gfn2_500K",
+               split="split_frames(frames, 1000, 100, seed=0); test = 400", results=results)
     text = json.dumps(doc, indent=2)
     print(text)
     if args.out:
-        from sciml._io import atomic_write_text
-
-        atomic_write_text(args.out, text + "\n")
+        bc.write_json(args.out, doc, echo=False)
     return doc
 
 

@@ -2,7 +2,7 @@
 
 Only numpy, ASE and the standard library are used here, so the same module runs
 under the system interpreter (sciml side) and inside the baseline virtual
-environments (``/work/venvs/mace``, ``/work/venvs/sgdml``). Every measurement
+environments (``.venv-mace``, ``.venv-sgdml`` at the repository root by default). Every measurement
 function takes an ASE calculator, so sciml and the baseline are timed by
 exactly the same code.
 """
@@ -13,12 +13,21 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+#: Raw results (small JSON) of every benchmark, committed next to the scripts.
+RESULTS_DIR = HERE / "results"
+#: Scratch space for data splits, models and logs (git-ignored, relative to the repository).
+WORK_DIR = REPO / "bench-data"
 
 # Liquid ethanol has ~97 A^3 per molecule; 5.0 A spacing (125 A^3/molecule,
 # ~0.61 g/cm^3) leaves room for random orientations without overlaps.
@@ -42,7 +51,7 @@ def git_rev(paths: tuple[str, ...] = ("sciml",)) -> str:
     """Short commit of the sciml checkout, with '+dirty' if ``paths`` have uncommitted changes."""
     import subprocess
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     try:
         rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
@@ -56,11 +65,34 @@ def git_rev(paths: tuple[str, ...] = ("sciml",)) -> str:
 def machine_info() -> dict[str, Any]:
     return {
         "sciml_git": git_rev(),
-        "host": platform.node(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
     }
+
+
+def baseline_python(name: str) -> str:
+    """Interpreter of a baseline's own virtual environment: ``$SCIML_<NAME>_PYTHON`` or ``.venv-<name>``."""
+    return os.environ.get(f"SCIML_{name.upper()}_PYTHON", str(REPO / f".venv-{name}" / "bin" / "python"))
+
+
+def run_info(threads: int | None = None) -> dict[str, Any]:
+    """What every committed result records: the command, thread count, load average, date and machine."""
+    argv = [os.path.relpath(a, REPO) if os.path.isabs(a) and a.startswith(str(REPO)) else a for a in sys.argv]
+    return {
+        "command": "python " + shlex.join(argv),
+        "threads": threads,
+        "loadavg": loadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        **machine_info(),
+    }
+
+
+def save_result(name: str, doc: dict, threads: int | None = None) -> Path:
+    """Write ``doc`` (plus :func:`run_info`) atomically to ``results/<name>.json`` and return the path."""
+    path = RESULTS_DIR / f"{name}.json"
+    write_json(path, {"run": run_info(threads), **doc}, echo=False)
+    return path
 
 
 def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
@@ -236,11 +268,16 @@ def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
             "loadavg_after": m["loadavg_after"]}
 
 
-def write_report(out_dir: Path, result: dict, markdown: str) -> None:
-    """Write ``comparison.json`` and ``comparison.md`` (atomically) and print the Markdown table."""
+def write_report(out_dir: Path, result: dict, markdown: str, name: str | None = None) -> None:
+    """Write ``comparison.json`` and ``comparison.md`` (atomically) and print the Markdown table.
+
+    With ``name``, the same JSON (with :func:`run_info`) also goes to ``results/<name>.json``.
+    """
     from sciml._io import atomic_write_text
 
     write_json(out_dir / "comparison.json", result, echo=False)
+    if name:
+        save_result(name, result, threads=result.get("threads"))
     atomic_write_text(out_dir / "comparison.md", markdown + "\n")
     print(markdown)
 
