@@ -38,7 +38,7 @@ def run_one(n: int, kernel: str, n_tune: int, std_frames: int, seed: int) -> dic
     from sciml.atoms import split_frames
     from sciml.datasets import load_pes
     from sciml.gp import GPPotential
-    from sciml.gp.model import evaluate
+    from sciml.gp import evaluate
 
     frames = load_pes("ethanol_gfn2_500K")
     train, _valid, test = split_frames(frames, 1000, 100, seed=0)
