@@ -78,6 +78,17 @@ def register(app: typer.Typer) -> None:
         valid = valid if valid is not None else calibrate
         frames = _read_training(train, n_train)
         valid_frames = read_frames(valid) if valid is not None else None  # read (and validated) before the fit
+        if valid_frames is not None:
+            import numpy as np
+
+            from sciml.gp.data import shared_configurations
+
+            shared = shared_configurations(np.stack([a.positions for a in valid_frames]),
+                                           np.stack([a.positions for a in frames])) if all(
+                len(a) == len(frames[0]) for a in valid_frames) else []
+            if shared:
+                raise typer.BadParameter(f"--valid frames {shared[:5]} are training configurations; calibrate on "
+                                         "held-out data")
         model = GPPotential(kernel=kernel, seed=seed, n_tune=n_tune, symmetry=sym, n_scales=n_scales, solver=solver,
                             max_memory=max_memory, progress=not quiet).fit(frames)
         calibration = model.calibrate(valid_frames) if valid_frames is not None else None

@@ -15,7 +15,7 @@ from ase import Atoms
 
 from ..atoms import frame_labels, validate_frames
 
-__all__ = ["frames_to_arrays", "interleave_targets", "energy_selector"]
+__all__ = ["frames_to_arrays", "interleave_targets", "energy_selector", "shared_configurations"]
 
 
 def _check_same_molecule(frames: list, ref: np.ndarray, source: str) -> None:
@@ -85,3 +85,16 @@ def energy_selector(n: int, n_outputs: int) -> np.ndarray:
     e = np.zeros((n, n_outputs))
     e[:, 0] = 1.0
     return e.reshape(-1)
+
+
+def shared_configurations(positions: np.ndarray, reference: np.ndarray, decimals: int = 8) -> list[int]:
+    """Indices of ``positions`` (``(n, n_atoms, 3)``) that equal a configuration of ``reference`` (to 1e-8 Å).
+
+    Example
+    -------
+    >>> x = np.zeros((2, 3, 3)); x[1, 0, 0] = 1.0
+    >>> shared_configurations(x, x[1:])
+    [1]
+    """
+    keys = {np.round(p, decimals).tobytes() for p in np.asarray(reference, dtype=np.float64)}
+    return [k for k, p in enumerate(np.asarray(positions, dtype=np.float64)) if np.round(p, decimals).tobytes() in keys]

@@ -25,9 +25,11 @@ memory budget.
     Reference labels (xTB/DFT) are nearly noiseless: the marginal likelihood puts the noise at
     ~1e-6 of the signal std, and the covariance's spectrum spans ~16 decades (ethanol, N = 300:
     eigenvalues from 1.7e4 down to round-off; the 6000th of 8400 is 4e6 times the noise
-    variance). No preconditioner makes CG converge at that noise, so the CG path needs a noise
-    floor (``GPPotential(noise_floor=...)``, by default 1e-4 of the signal std with CG): the
-    marginal likelihood then fits the other hyperparameters given that floor.
+    variance). No preconditioner makes CG converge at that noise, so with CG the tuned noise stds
+    are raised to an absolute floor (``GPPotential(min_noise=...)``, default 3 meV and 3 meV/Å)
+    before the solve. Measured on ethanol, N = 300 (tol 1e-8): floor 1 meV/Å, 40 / 100 pivot
+    structures: 2108 / 864 iterations; floor 3 meV/Å: 698 / 288 iterations; the test force MAE
+    21.07 meV/Å of the unregularised exact GP became 21.06 / 21.01 meV/Å (Cholesky and CG alike).
 """
 from __future__ import annotations
 
