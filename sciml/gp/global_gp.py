@@ -64,7 +64,8 @@ __all__ = ["GPPotential", "CG_MIN_NOISE"]
 #: (N = 300) raising the tuned noise to 1 or 3 meV(/Å) changed the test force MAE from 21.07 to 21.06 / 21.01 meV/Å.
 CG_MIN_NOISE = 3e-3
 _PARAMS = ("kernel", "n_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
-           "min_noise", "standardize", "laplace", "solver", "max_memory", "cg_tol", "n_pivots", "chunk_size", "seed",
+           "min_noise", "standardize", "laplace", "solver", "max_memory", "cg_tol", "cg_max_iter", "n_pivots", "chunk_size",
+           "seed",
            "progress")
 
 
@@ -95,7 +96,8 @@ class GPPotential:
     solver: ``"auto"`` (Cholesky when its ``8 (N M)^2`` bytes fit ``max_memory``, else CG),
         ``"cholesky"`` or ``"cg"`` (see :mod:`sciml.gp.solvers`).
     max_memory: bytes (or ``"12GB"``) the solve may use; ``None``: half the machine's memory.
-    cg_tol: relative residual at which CG stops. n_pivots: structures in the CG preconditioner
+    cg_tol: relative residual at which CG stops; cg_max_iter: iterations at most (a solve that stops
+        there is warned about with its residual, recorded in ``solver_info_``). n_pivots: structures in the CG preconditioner
         (``None``: what half of ``max_memory`` holds, at most 128).
     chunk_size: structures per block row when assembling the covariance.
     seed: seed of the tuning subset. progress: progress bars (also silenced by ``SCIML_QUIET=1``).
@@ -124,7 +126,7 @@ class GPPotential:
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,
                  laplace: bool = True,
                  solver: str = "auto", max_memory: int | str | None = None, cg_tol: float = 1e-7,
-                 n_pivots: int | None = None, chunk_size: int = 32, seed: int = 0, progress: bool = True):
+                 cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32, seed: int = 0, progress: bool = True):
         self.kernel = kernel
         self.n_scales = n_scales
         self.symmetry = symmetry
@@ -139,6 +141,7 @@ class GPPotential:
         self.solver = solver
         self.max_memory = max_memory
         self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
         self.n_pivots = n_pivots
         self.chunk_size = chunk_size
         self.seed = seed
@@ -327,7 +330,7 @@ class GPPotential:
     def _make_solver(self):
         if self.solver_ == "cholesky":
             return CholeskySolver(self.chunk_size, progress=self._show())
-        return CGSolver(parse_memory(self.max_memory), tol=self.cg_tol, n_pivots=self.n_pivots, progress=self._show())
+        return CGSolver(parse_memory(self.max_memory), tol=self.cg_tol, max_iter=self.cg_max_iter, n_pivots=self.n_pivots, progress=self._show())
 
     def _factorize(self) -> None:
         """Build the solver for the current hyperparameters (``_factor_scale = 1``)."""

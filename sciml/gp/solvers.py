@@ -224,6 +224,7 @@ class CGSolver:
         self.progress = progress
         self.iterations: list[int] = []
         self.residuals: list[float] = []
+        self._bar = None
 
     @staticmethod
     def memory(n: int, m: int, n_perms: int, n_pivots: int) -> int:
@@ -244,6 +245,8 @@ class CGSolver:
             out[a0:a1, 0] = e
             out[a0:a1, 1:] = f
         self.n_matmul += 1
+        if self._bar is not None:
+            self._bar.update(1)
         return out.reshape(n * m, k) + self.noise[:, None] * V
 
     def precondition(self, R: torch.Tensor) -> torch.Tensor:
@@ -320,14 +323,18 @@ class CGSolver:
     def solve(self, B: np.ndarray) -> np.ndarray:
         """``(K + noise)^-1 B`` by preconditioned CG (linear_operator's ``linear_cg``); residuals are recorded."""
         from linear_operator.utils.linear_cg import linear_cg
+        from tqdm.auto import tqdm
 
         b = torch.as_tensor(B, dtype=torch.float64)
         b2 = b.reshape(b.shape[0], -1)
         n0 = self.n_matmul
+        self._bar = tqdm(total=self.max_iter, desc="GP conjugate gradients", disable=not self.progress, leave=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # linear_operator's NumericalWarning: we report the residual ourselves
             x = linear_cg(self.matmul, b2, tolerance=self.tol, eps=1e-300, stop_updating_after=0.0,
                           max_iter=self.max_iter, preconditioner=self.precondition)
+        self._bar.close()
+        self._bar = None
         res = float(((self.matmul(x) - b2).norm(dim=0) / b2.norm(dim=0).clamp_min(1e-300)).max())
         self.iterations.append(self.n_matmul - n0 - 1)
         self.residuals.append(res)
