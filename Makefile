@@ -2,25 +2,38 @@
 #   make demo   -- install, then run the end-to-end demo (report in demo-report/)
 #   make test   -- install (with test extras and a local Slurm for the cluster tests), then pytest
 #
-# Installs into a virtual environment $(VENV) (default .venv) made from $(PYTHON) with
-# --system-site-packages, so packages already installed for that Python -- torch above all,
-# CPU or CUDA -- are reused, not downloaded again. Without any torch, TORCH_SPEC is installed;
-# on CPU-only machines that only see PyPI, add the CPU index to avoid GBs of CUDA wheels:
+# Needs from the OS: python3 >= 3.10 with its venv module (Debian/Ubuntu: apt-get install python3-venv)
+# and make. Everything else is installed into a virtual environment $(VENV) (default .venv) made
+# from $(PYTHON).
+#
+# SYSTEM_SITE_PACKAGES=1 (default) makes the venv with --system-site-packages, so packages already
+# installed for that Python -- torch above all, CPU or CUDA -- are reused, not downloaded again.
+# SYSTEM_SITE_PACKAGES=0 makes an isolated venv that sees only what sciml declares (what CI does).
+# Without any torch, TORCH_SPEC is installed first; on CPU-only machines that only see PyPI, add
+# the CPU index to avoid GBs of CUDA wheels:
 #   make demo PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
 VENV ?= .venv
+SYSTEM_SITE_PACKAGES ?= 1
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 DEMO_OUT ?= demo-report
 PYTEST_ARGS ?= -n 2
 VPY := $(VENV)/bin/python
+VENV_FLAGS := $(if $(filter 1 yes true,$(SYSTEM_SITE_PACKAGES)),--system-site-packages,)
 
-.PHONY: install install-slurm demo test
+.PHONY: check-python install install-slurm demo test
 
-$(VPY):
-	$(PYTHON) -m venv --system-site-packages $(VENV)
+# A clear message instead of a traceback when the OS lacks what the first command needs.
+check-python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "ERROR: '$(PYTHON)' not found: install Python >= 3.10 (or make ... PYTHON=/path/to/python3)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "ERROR: sciml needs Python >= 3.10; $(PYTHON) is $$($(PYTHON) -V 2>&1)"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { echo "ERROR: $(PYTHON) has no working venv module: on Debian/Ubuntu run 'apt-get install python3-venv' (or python3.X-venv)"; exit 1; }
 
-install: $(VPY)
+$(VPY): | check-python
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+
+install: check-python $(VPY)
 	@if $(VPY) -c "import torch" 2>/dev/null; then \
 	  echo "reusing installed torch $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
 	else \
