@@ -124,9 +124,9 @@ class GPPotential:
     def __init__(self, kernel: str = "matern52", n_scales: int = 1, symmetry: bool | str = "auto",
                  max_group_size: int = 24, n_tune: int = 25, optimizer: str = "lbfgs", max_iter: int = 50,
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,
-                 laplace: bool = True,
-                 solver: str = "auto", max_memory: int | str | None = None, cg_tol: float = 1e-7,
-                 cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32, seed: int = 0, progress: bool = True):
+                 laplace: bool = True, solver: str = "auto", max_memory: int | str | None = None,
+                 cg_tol: float = 1e-7, cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32,
+                 seed: int = 0, progress: bool = True):
         self.kernel = kernel
         self.n_scales = n_scales
         self.symmetry = symmetry
@@ -330,7 +330,8 @@ class GPPotential:
     def _make_solver(self):
         if self.solver_ == "cholesky":
             return CholeskySolver(self.chunk_size, progress=self._show())
-        return CGSolver(parse_memory(self.max_memory), tol=self.cg_tol, max_iter=self.cg_max_iter, n_pivots=self.n_pivots, progress=self._show())
+        return CGSolver(parse_memory(self.max_memory), tol=self.cg_tol, max_iter=self.cg_max_iter,
+                        n_pivots=self.n_pivots, progress=self._show())
 
     def _factorize(self) -> None:
         """Build the solver for the current hyperparameters (``_factor_scale = 1``)."""
@@ -346,7 +347,8 @@ class GPPotential:
         With ``reprofile`` (end of :meth:`fit`) the signal variance is re-estimated in closed form on
         *all* training data at the tuned length-scales and noise-to-signal ratios (its exact
         marginal-likelihood maximiser given them): ``s^2 <- s^2 r^T K^-1 r / n``, ``r = y - mu e``; the
-        constant mean ``mu`` is the GLS estimate on the tuning subset (one solve with all data, not two). The solver is kept and rescaled implicitly
+        constant mean ``mu`` is the GLS estimate on the tuning subset (one solve with all data, not two).
+        The solver is kept and rescaled implicitly
         (``_factor_scale``).
         """
         self._factorize()
