@@ -5,7 +5,7 @@ numbers, training positions (the descriptors are recomputed from them: ``3 n_ato
 frame instead of ``n_atoms (n_atoms - 1) / 2``), permutations, descriptor weights, the fitted
 hyperparameters, the weights ``alpha`` (``N (1 + 3 n_atoms)`` numbers), calibration factors, the
 optimisation trace and the Laplace result. The size is ``~8 N (6 n_atoms + 1)`` bytes plus the trace
-(~10-50 kB; 1000 ethanol frames: 0.5 MB; 1000 aspirin frames: 1.1 MB). The solver's factor for predictive
+(~7-50 kB; 1000 ethanol frames: 0.45 MB; 1000 aspirin frames: 1.0 MB). The solver's factor for predictive
 variances is rebuilt on the first uncertainty prediction after loading (what a fit's final solve
 costs) unless it was stored on request (``store_factor=True``: ``8 (N M)^2`` bytes more, Cholesky
 only). Training labels are not stored (prediction does not need them). Version-1 files (which
