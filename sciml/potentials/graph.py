@@ -68,7 +68,7 @@ def neighbor_list(
         )
         S = np.asarray(S, dtype=np.int64)
         S[:, ~pbc] = 0
-        out = (np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64), S)
+        out = (_as_int64(i), _as_int64(j), S)
         return out + (np.asarray(d),) if distances else out
     from ase.neighborlist import primitive_neighbor_list
 
@@ -109,6 +109,12 @@ def device_neighbor_list(
     if not pbc_np.all():
         S[:, torch.as_tensor(~pbc_np, device=S.device)] = 0
     return torch.stack([i.to(torch.long), j.to(torch.long)]), S, d
+
+
+def _as_int64(idx: np.ndarray) -> np.ndarray:
+    """vesin's uint64 indices as int64 without a copy (same bits: indices are far below 2^63)."""
+    idx = np.asarray(idx)
+    return idx.view(np.int64) if idx.dtype == np.uint64 else idx.astype(np.int64)
 
 
 def _vesin_box(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
