@@ -4,8 +4,8 @@ The neighbour list comes from `vesin <https://github.com/Luthaf/vesin>`_ (a
 cell-list O(N) implementation in C++ with mixed periodic boundary conditions).
 It is about 10-50x faster than ``ase.neighborlist.primitive_neighbor_list`` on
 the systems we run MD on (see ``workflows/benchmarks/potentials_speed.py``) and gives
-exactly the same pairs; ``ase.neighborlist`` is used as a fallback when vesin is
-not importable. Neighbour lists of training data are built once, when the data
+exactly the same pairs. ``backend="auto"`` uses vesin (>= 0.4; an older or missing vesin is
+an error naming the fix, never a silent switch) and ``backend="ase"`` uses ``ase.neighborlist``. Neighbour lists of training data are built once, when the data
 set is converted to graphs, and reused every epoch.
 
 Conventions: an edge ``(i, j, S)`` points from the centre atom ``i`` to its
@@ -21,11 +21,17 @@ import numpy as np
 import torch
 
 try:  # pragma: no branch
+    import vesin as _vesin_module
     from vesin import NeighborList as _VesinNeighborList
 
     HAVE_VESIN = True
+    _VESIN_VERSION = tuple(int(x) for x in _vesin_module.__version__.split(".")[:2] if x.isdigit())
 except ImportError:  # pragma: no cover - vesin is a declared dependency
     HAVE_VESIN = False
+    _VESIN_VERSION = ()
+
+#: vesin before 0.4 takes one bool for all axes and misses pairs along non-periodic axes.
+_VESIN_MIN = (0, 4)
 
 MIN_DISTANCE = 0.1  # Å: closer pairs are treated as overlapping atoms (an input error)
 
@@ -62,14 +68,19 @@ def neighbor_list(
         e = np.zeros(0, dtype=np.int64)
         out = (e, e.copy(), np.zeros((0, 3), dtype=np.int64))
         return out + (np.zeros(0),) if distances else out
-    if backend in ("auto", "vesin") and HAVE_VESIN:
+    if backend in ("auto", "vesin"):
+        _check_vesin()
         i, j, S, d = _vesin(float(cutoff)).compute(
             positions, _vesin_box(cell, pbc), pbc.tolist(), quantities="ijSd", copy=True
         )
         S = np.asarray(S, dtype=np.int64)
         S[:, ~pbc] = 0
-        out = (_as_int64(i), _as_int64(j), S)
-        return out + (np.asarray(d),) if distances else out
+        i, j, d = _as_int64(i), _as_int64(j), np.asarray(d)
+        if len(i) > 1 and not np.all(i[1:] >= i[:-1]):  # vesin sorts on request; keep the promise regardless
+            order = np.argsort(i, kind="stable")
+            i, j, S, d = i[order], j[order], S[order], d[order]
+        out = (i, j, S)
+        return out + (d,) if distances else out
     from ase.neighborlist import primitive_neighbor_list
 
     i, j, S, d = primitive_neighbor_list("ijSd", pbc, cell, positions, float(cutoff), self_interaction=False)
@@ -94,8 +105,7 @@ def device_neighbor_list(
     >>> ei.tolist()
     [[0, 1], [1, 0]]
     """
-    if not HAVE_VESIN:  # pragma: no cover - vesin is a declared dependency
-        raise RuntimeError("device_neighbor_list needs vesin")
+    _check_vesin()
     pbc_np = np.asarray(pbc, dtype=bool)
     pos = positions.detach().to(torch.float64).contiguous()
     box = torch.as_tensor(_vesin_box(cell.detach().cpu().double().numpy(), pbc_np), device=pos.device)
@@ -127,6 +137,18 @@ def _vesin_box(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
 
 
 _VESIN_CACHE: dict = {}
+
+
+def _check_vesin() -> None:
+    """The vesin backend is used only when it is installed and correct; never a silent fallback."""
+    if not HAVE_VESIN:
+        raise ImportError("neighbour-list backend 'vesin' requested but vesin is not installed (pip install 'vesin>=0.4')")
+    if _VESIN_VERSION < _VESIN_MIN:
+        raise ImportError(
+            f"vesin {'.'.join(map(str, _VESIN_VERSION))} is installed but sciml needs vesin >= 0.4 (older versions "
+            "treat per-axis periodicity as one bool and miss pairs along non-periodic axes); "
+            "pip install -U 'vesin>=0.4', or pass backend='ase'"
+        )
 
 
 def _vesin(cutoff: float):
