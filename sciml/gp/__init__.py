@@ -2,7 +2,10 @@
 
 Public API: :class:`GPPotential` (estimator), :class:`GPCalculator` (ASE
 calculator with uncertainties), :func:`evaluate`, :mod:`sciml.gp.active`
-(uncertainty-driven active learning), :mod:`sciml.gp.kernels`,
+(uncertainty-driven active learning), :class:`LocalGPPotential` (sparse GP on
+local atomic environments for materials: :mod:`sciml.gp.soap`, :mod:`sciml.gp.sparse_features`,
+:mod:`sciml.gp.sparse`, :mod:`sciml.gp.local_gp`), :func:`on_the_fly` (FLARE-style
+on-the-fly learning, :mod:`sciml.gp.onthefly`), :mod:`sciml.gp.kernels`,
 :mod:`sciml.gp.descriptors`, :mod:`sciml.gp.symmetry`.
 """
 from __future__ import annotations
@@ -17,6 +20,8 @@ _LAZY = {
     "GPCalculator": "calculator",
     "EnergyForceKernel": "kernels",
     "active_learning": "active",
+    "LocalGPPotential": "local_gp",
+    "on_the_fly": "onthefly",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -26,8 +26,25 @@ def register(app: typer.Typer) -> None:
         calibrate: Optional[Path] = typer.Option(
             None, "--calibrate", help="Held-out labelled frames: rescale predicted stds to 95% coverage on them."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+        kind: str = typer.Option("global", "--kind", help="global (one molecule) or local (materials: "
+                                 "sparse GP on atomic environments)."),
+        n_sparse: int = typer.Option(1000, "--n-sparse", help="--kind local: inducing environments."),
+        cutoff: float = typer.Option(5.0, "--cutoff", help="--kind local: environment cutoff (Å)."),
+        valid: Optional[Path] = typer.Option(
+            None, "--valid", help="--kind local: held-out labelled frames; the stds are calibrated on them."),
     ) -> None:
         """Fit a GP potential and save it; prints a JSON summary (hyperparameters, Laplace errors, fit time)."""
+        if kind == "local":
+            from sciml.gp.local_cli import train_local
+
+            try:
+                summary = train_local(train, out, n_train, n_sparse, cutoff, valid, seed, quiet)
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from err
+            typer.echo(json.dumps(summary, indent=2))
+            return
+        if kind != "global":
+            raise typer.BadParameter(f"--kind must be global or local, got {kind!r}")
         from sciml.atoms import read_frames
         from sciml.gp.model import GPPotential
 
@@ -68,6 +85,13 @@ def register(app: typer.Typer) -> None:
             "-1 for all."),
     ) -> None:
         """Test-set errors (meV, meV/Å), mean predicted force std and 95%-interval coverage."""
+        from sciml.gp.local_cli import eval_local, is_local_model
+
+        if is_local_model(model):
+            metrics = eval_local(model, data, std_frames)
+            typer.echo(json.dumps(metrics, indent=2) if as_json else
+                       "\n".join(f"{k:34s} {v}" for k, v in metrics.items()))
+            return
         from sciml.atoms import read_frames
         from sciml.gp.model import GPPotential, evaluate
 

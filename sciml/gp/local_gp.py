@@ -12,6 +12,9 @@ predicted energy (autograd through the descriptor, mapped to atoms and strain).
 Training targets energies, forces and (periodic frames) stress with a projected-process /
 DTC sparse GP on ``n_sparse`` inducing environments (:mod:`sciml.gp.sparse`):
 
+0. per-element energies ``e0``: ridge regression of the energies on the element counts, towards
+   the mean energy per atom (combinations the training compositions do not determine fall back
+   to it); the GP models the rest;
 1. inducing environments: k-means++ seeding (D^2 sampling) on the normalised descriptors,
    per centre element in proportion to its share of the training environments (seeded);
 2. hyperparameters -- length-scale ``l``, signal ``sigma``, energy noise (eV per sqrt(atom)),
@@ -255,15 +258,61 @@ class LocalGPPotential:
         self._tune(frames, labels, rng)
         self.tune_time_ = time.perf_counter() - t1
         stats = self._statistics(frames, labels, self.inducing_, self.inducing_species_, self.lengthscale_)
-        self._refit_on_all(stats)
+        self._refit_on_all(stats, self._tune_x[1:])
         self.std_scale_ = {"energy": 1.0, "forces": 1.0}
         self.fit_time_ = time.perf_counter() - t0
         return self
 
+    def refit(self, frames: Sequence[Atoms], add_inducing: Sequence[tuple[int, Sequence[int]]] = (),
+              retune: bool = False) -> "LocalGPPotential":
+        """Refit on ``frames`` (the full training set, e.g. grown by on-the-fly learning), keeping the
+        inducing set and adding the environments ``add_inducing`` = ``[(frame index, atom indices), ...]``.
+
+        ``retune``: also re-optimise all hyperparameters (subset NLML, then signal and noises on all
+        frames); otherwise the length-scale is kept and only the signal and noise stds are refitted
+        (cheap: ``O(m^3)`` per evaluation on the statistics). Returns self.
+        """
+        self._check_fitted()
+        t0 = time.perf_counter()
+        frames = list(frames)
+        check_frames(frames, self.species_, source="frames")
+        labels = _labels(frames, self.targets_, "frames")
+        self._fit_offsets(frames, np.asarray(labels["energy"]))
+        U, Us = [self.inducing_], [self.inducing_species_]
+        for k, atoms_idx in add_inducing:
+            if not 0 <= int(k) < len(frames):
+                raise ValueError(f"add_inducing: frame index {k} out of range for {len(frames)} frames")
+            X, S = self.descriptors(frames[int(k)])
+            sel = np.asarray(atoms_idx, dtype=np.int64)
+            U.append(torch.as_tensor(X[sel]))
+            Us.append(torch.as_tensor(S[sel]))
+        self.inducing_, self.inducing_species_ = torch.cat(U), torch.cat(Us)
+        self.train_keys_ = [frame_key(a) for a in frames]
+        self.n_train_ = len(frames)
+        self.n_envs_ = int(sum(len(a) for a in frames))
+        x0 = np.log([self.signal_std_] + [self.noise_[t] for t in self.targets_])
+        if retune:
+            self._tune(frames, labels, np.random.default_rng(self.seed + self.n_train_))
+            x0 = self._tune_x[1:]
+        stats = self._statistics(frames, labels, self.inducing_, self.inducing_species_, self.lengthscale_)
+        self._refit_on_all(stats, x0)
+        self.fit_time_ = time.perf_counter() - t0
+        return self
+
+    def descriptors(self, frames: Sequence[Atoms] | Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised SOAP descriptors ``(n_atoms, D)`` of every atom and the index of its element in ``species_``."""
+        frames = [frames] if isinstance(frames, Atoms) else list(frames)
+        check_frames(frames, self.species_, source="frames")
+        return self._descriptors(frames)
+
     def _fit_offsets(self, frames: Sequence[Atoms], energies: np.ndarray) -> None:
+        """Per-element energies by ridge regression towards the mean energy per atom: combinations of
+        elements that the training compositions do not determine default to that mean."""
         counts = np.array([[np.sum(a.numbers == z) for z in self.species_] for a in frames], dtype=float)
-        sol, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-        self.e0_ = sol
+        mean = energies.sum() / counts.sum()
+        G = counts.T @ counts
+        lam = 1e-6 * np.trace(G) / len(G)
+        self.e0_ = np.linalg.solve(G + lam * np.eye(len(G)), counts.T @ energies + lam * mean)
 
     def _offset(self, numbers: np.ndarray) -> np.ndarray:
         lookup = {z: k for k, z in enumerate(self.species_)}
@@ -371,7 +420,7 @@ class LocalGPPotential:
                 g, = torch.autograd.grad(v, th)
             except torch.linalg.LinAlgError:
                 return 1e30, np.zeros_like(x)
-            return float(v), g.numpy().astype(float)
+            return float(v.detach()), g.numpy().astype(float)
 
         res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=self.max_iter))
         self.tune_result_ = res
@@ -382,7 +431,7 @@ class LocalGPPotential:
         self.tune_laplace_ = LaplaceResult(res.x, H, 1.0, 0.0, _at_bound(res.x, bounds, names), names)
         self.tune_nlml_ = float(res.fun)
 
-    def _refit_on_all(self, stats: SufficientStats) -> None:
+    def _refit_on_all(self, stats: SufficientStats, x0: np.ndarray) -> None:
         """Signal and noise stds on all training frames at the tuned length-scale; posterior weights."""
         from scipy.optimize import minimize
 
@@ -392,7 +441,6 @@ class LocalGPPotential:
                      self.lengthscale_)
         self._K0 = K0
         names = ["signal_std"] + [f"{t}_noise" for t in types]
-        x0 = self._tune_x[1:]
         bounds = [(np.log(1e-3), np.log(1e3))] + [(np.log(1e-7), np.log(1e2))] * len(types)
 
         def nlml_t(theta: torch.Tensor) -> torch.Tensor:
@@ -405,7 +453,7 @@ class LocalGPPotential:
                 g, = torch.autograd.grad(v, th)
             except torch.linalg.LinAlgError:
                 return 1e30, np.zeros_like(x)
-            return float(v), g.numpy().astype(float)
+            return float(v.detach()), g.numpy().astype(float)
 
         res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=self.max_iter))
         self.refit_result_ = res
@@ -422,7 +470,7 @@ class LocalGPPotential:
     def _set_posterior(self) -> None:
         post = posterior(self._stats, self._K0, self.signal_std_, self.noise_)
         self.weights_ = post["weights"]
-        self._chol_A, self._chol_K = post["chol_A"], post["chol_K"]
+        self._chol_B, self._chol_K = post["chol_B"], post["chol_K"]
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:
@@ -458,6 +506,7 @@ class LocalGPPotential:
         local = k @ self.weights_ + torch.as_tensor(self._offset(env.numbers))
         E = torch.zeros(env.n_frames, dtype=local.dtype).index_add(0, env.frame, local)
         g, = torch.autograd.grad(E.sum(), d)
+        E, local = E.detach(), local.detach()
         grad, vir = pair_gradient_to_forces_stress(env, g)
         starts = np.concatenate([[0], np.cumsum(env.frame_sizes)])
         for f in range(env.n_frames):
@@ -475,11 +524,11 @@ class LocalGPPotential:
 
     def _latent_var(self, rows: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
         """``sigma^2 (prior - phi K0^-1 phi^T + phi A^-1 phi^T)`` (diagonal) for rows ``phi`` (n, m)."""
-        a = torch.linalg.solve_triangular(self._chol_A, rows.T, upper=False)
-        v = (a * a).sum(0)
+        a = torch.linalg.solve_triangular(self._chol_K, rows.T, upper=False)
+        b = torch.linalg.solve_triangular(self._chol_B, a, upper=False)
+        v = (b * b).sum(0)
         if prior is not None:
-            kk = torch.linalg.solve_triangular(self._chol_K, rows.T, upper=False)
-            v = v + prior - (kk * kk).sum(0)
+            v = v + prior - (a * a).sum(0)
         return self.signal_std_**2 * v.clamp(min=0.0)
 
     def _predict_std(self, frames, env, x, k, starts, include_noise, forces_std, out) -> None:
@@ -574,7 +623,7 @@ class LocalGPPotential:
         state = dict(
             format=FORMAT, params=self.get_params(), species=list(self.species_), e0=torch.as_tensor(self.e0_),
             descriptor=self.descriptor_.config(), inducing=self.inducing_, inducing_species=self.inducing_species_,
-            weights=self.weights_, chol_A=self._chol_A, chol_K=self._chol_K, lengthscale=self.lengthscale_,
+            weights=self.weights_, chol_B=self._chol_B, chol_K=self._chol_K, lengthscale=self.lengthscale_,
             signal_std=self.signal_std_, noise=dict(self.noise_), targets=list(self.targets_),
             std_scale=dict(self.std_scale_), train_keys=list(self.train_keys_), n_train=self.n_train_,
             n_envs=self.n_envs_, nlml=self.nlml_, tune_nlml=self.tune_nlml_, fit_time=self.fit_time_,
@@ -596,7 +645,7 @@ class LocalGPPotential:
         gp.e0_ = state["e0"].numpy()
         gp.descriptor_ = SOAPDescriptor(**state["descriptor"])
         gp.inducing_, gp.inducing_species_ = state["inducing"], state["inducing_species"]
-        gp.weights_, gp._chol_A, gp._chol_K = state["weights"], state["chol_A"], state["chol_K"]
+        gp.weights_, gp._chol_B, gp._chol_K = state["weights"], state["chol_B"], state["chol_K"]
         gp.lengthscale_, gp.signal_std_ = state["lengthscale"], state["signal_std"]
         gp.noise_, gp.targets_ = dict(state["noise"]), tuple(state["targets"])
         gp.std_scale_, gp.train_keys_ = dict(state["std_scale"]), list(state["train_keys"])

@@ -23,7 +23,8 @@ of a batch of frames are built and reduced one batch at a time, ``O(n_env_batch 
 
 Posterior
 ---------
-Local energy ``e(x) = k0(x, U) w`` with ``w = sigma^2 A^-1 b``. DTC predictive variance of a
+Local energy ``e(x) = k0(x, U) w`` with ``w = sigma^2 A^-1 b`` (computed in whitened form, see
+:func:`posterior`). DTC predictive variance of a
 linear functional with rows ``phi0`` against ``U`` and prior variance ``v0``:
 ``sigma^2 (v0 - phi0 K0^-1 phi0^T + phi0 A^-1 phi0^T)``. For local and total energies ``v0``
 is exact (``k0(x, x) = 1`` and the sum over a frame's environment pairs); for forces the prior
@@ -42,7 +43,7 @@ import torch
 __all__ = ["SufficientStats", "sparse_nlml", "kmeanspp", "JITTER"]
 
 #: Jitter added to K0 (relative to the unit prior variance of k0).
-JITTER = 1e-8
+JITTER = 1e-6
 
 TYPES = ("energy", "forces", "stress")
 
@@ -87,46 +88,55 @@ class SufficientStats:
                                {k: v.detach() for k, v in self.yy.items()}, dict(self.n), self.log_n_atoms)
 
 
-def sparse_nlml(stats: SufficientStats, K0: torch.Tensor, log_sigma: torch.Tensor, log_noise: dict
-                ) -> torch.Tensor:
-    """Negative log marginal likelihood of the DTC model (see the module docstring); differentiable."""
-    s2 = torch.exp(2 * log_sigma)
+def _whitened(stats: SufficientStats, K0: torch.Tensor, s2: torch.Tensor, var: dict):
+    """Cholesky of ``K = K0 + jitter`` and of ``B = I + s2 L_K^-1 (sum_t G_t / v_t) L_K^-T``, and ``L_K^-1 b``.
+
+    The whitened form (as GPflow's SGPR) keeps ``B >= I`` well conditioned where ``A = K + ...``
+    is not (near-duplicate inducing environments, large signal-to-noise ratios).
+    """
     m = K0.shape[0]
     I = torch.eye(m, dtype=K0.dtype)
-    K = K0 + JITTER * I
-    A = K.clone()
+    LK = torch.linalg.cholesky(K0 + JITTER * I)
+    G = torch.zeros_like(K0)
     bt = torch.zeros(m, dtype=K0.dtype)
-    quad = torch.zeros((), dtype=K0.dtype)
-    logdet = torch.zeros((), dtype=K0.dtype)
     for t in stats.types:
-        v = torch.exp(2 * log_noise[t])
-        A = A + s2 * stats.G[t] / v
-        bt = bt + stats.b[t] / v
-        quad = quad + stats.yy[t] / v
-        logdet = logdet + stats.n[t] * torch.log(v)
-    LA = torch.linalg.cholesky(A)
-    LK = torch.linalg.cholesky(K)
-    z = torch.linalg.solve_triangular(LA, bt[:, None], upper=False)[:, 0]
-    quad = quad - s2 * (z @ z)
-    logdet = logdet + 2 * torch.log(torch.diagonal(LA)).sum() - 2 * torch.log(torch.diagonal(LK)).sum() \
+        G = G + stats.G[t] / var[t]
+        bt = bt + stats.b[t] / var[t]
+    W = torch.linalg.solve_triangular(LK, G, upper=False)
+    W = torch.linalg.solve_triangular(LK, W.T, upper=False)               # L^-1 G L^-T (symmetric)
+    B = I + s2 * 0.5 * (W + W.T)
+    LB = torch.linalg.cholesky(B)
+    c = torch.linalg.solve_triangular(LK, bt[:, None], upper=False)[:, 0]
+    return LK, LB, c
+
+
+def sparse_nlml(stats: SufficientStats, K0: torch.Tensor, log_sigma: torch.Tensor, log_noise: dict
+                ) -> torch.Tensor:
+    """Negative log marginal likelihood of the DTC model (see the module docstring); differentiable.
+
+    Computed in whitened form: ``log|A| - log|K| = log|B|`` and ``b^T A^-1 b = |L_B^-1 L_K^-1 b|^2``.
+    """
+    s2 = torch.exp(2 * log_sigma)
+    var = {t: torch.exp(2 * log_noise[t]) for t in stats.types}
+    LK, LB, c = _whitened(stats, K0, s2, var)
+    z = torch.linalg.solve_triangular(LB, c[:, None], upper=False)[:, 0]
+    quad = sum(stats.yy[t] / var[t] for t in stats.types) - s2 * (z @ z)
+    logdet = sum(stats.n[t] * torch.log(var[t]) for t in stats.types) + 2 * torch.log(torch.diagonal(LB)).sum() \
         + stats.log_n_atoms
     return 0.5 * (quad + logdet + stats.n_obs() * math.log(2 * math.pi))
 
 
 def posterior(stats: SufficientStats, K0: torch.Tensor, sigma: float, noise: dict) -> dict:
-    """Weights ``w`` and the Cholesky factors of ``A`` and ``K0`` (see the module docstring)."""
-    m = K0.shape[0]
-    K = K0 + JITTER * torch.eye(m, dtype=K0.dtype)
-    A = K.clone()
-    bt = torch.zeros(m, dtype=K0.dtype)
-    for t in stats.types:
-        v = noise[t] ** 2
-        A = A + sigma**2 * stats.G[t] / v
-        bt = bt + stats.b[t] / v
-    LA = torch.linalg.cholesky(A)
-    LK = torch.linalg.cholesky(K)
-    w = sigma**2 * torch.cholesky_solve(bt[:, None], LA)[:, 0]
-    return dict(weights=w, chol_A=LA, chol_K=LK)
+    """Weights ``w = sigma^2 L_K^-T B^-1 L_K^-1 b`` and the Cholesky factors ``chol_K`` and ``chol_B``.
+
+    DTC latent variance of rows ``phi`` (k0 units, times ``sigma^2``): ``prior - |a|^2 + |L_B^-1 a|^2``
+    with ``a = L_K^-1 phi^T``.
+    """
+    var = {t: torch.as_tensor(noise[t] ** 2, dtype=K0.dtype) for t in stats.types}
+    LK, LB, c = _whitened(stats, K0, torch.as_tensor(sigma**2, dtype=K0.dtype), var)
+    v = torch.cholesky_solve(c[:, None], LB)
+    w = sigma**2 * torch.linalg.solve_triangular(LK.T, v, upper=True)[:, 0]
+    return dict(weights=w, chol_B=LB, chol_K=LK)
 
 
 def kmeanspp(X: np.ndarray, k: int, rng: np.random.Generator, exclude: np.ndarray | None = None) -> np.ndarray:
