@@ -32,8 +32,10 @@ def train_local(train: Path, out: Path, n_train: Optional[int], n_sparse: int, c
         targets=list(model.targets_), lengthscale=model.lengthscale_, signal_std_eV=model.signal_std_,
         noise=model.noise_, nlml=model.nlml_, fit_time_s=model.fit_time_, tune_time_s=model.tune_time_,
         calibration=calibration,
-        laplace_std_err={k: float(v) for k, v in model.laplace_.table()["std_err"].items()},
-        tune_laplace_std_err={k: float(v) for k, v in model.tune_laplace_.table()["std_err"].items()},
+        laplace_std_err=None if model.laplace_ is None else
+        {k: float(v) for k, v in model.laplace_.table()["std_err"].items()},
+        tune_laplace_std_err=None if model.tune_laplace_ is None else
+        {k: float(v) for k, v in model.tune_laplace_.table()["std_err"].items()},
     )
 
 

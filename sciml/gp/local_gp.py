@@ -5,8 +5,9 @@ The model
 ``E(frame) = sum_i e0[Z_i] + sum_i e(x_i)``: per-element reference energies ``e0`` (least
 squares on the training energies, as GAP's ``e0``) plus a Gaussian-process local energy of
 each atom's environment within ``cutoff`` (SOAP power spectrum, :mod:`sciml.gp.soap`;
-kernel ``sigma^2 exp(-|x - x'|^2 / (2 l^2))`` between environments with the same centre
-element, :mod:`sciml.gp.sparse_features`). Forces and stress are the exact derivatives of the
+kernel ``sigma^2 exp(-sum_d w_d (x_d - x'_d)^2 / (2 l^2))`` between environments with the same
+centre element, ``w_d = 1 / (D var_d)`` from the training environments (``descriptor_weights_``),
+:mod:`sciml.gp.sparse_features`). Forces and stress are the exact derivatives of the
 predicted energy (autograd through the descriptor, mapped to atoms and strain).
 
 Training targets energies, forces and (periodic frames) stress with a projected-process /
@@ -70,6 +71,11 @@ __all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT"]
 
 FORMAT = "sciml.gp.LocalGPPotential/1"
 _TARGETS = ("energy", "forces", "stress")
+#: Bounds of the (log) noise stds: energy eV/sqrt(atom), forces eV/Å, stress eV/Å^3. The lower bounds
+#: (1e-4 eV, 1 meV/Å, 1e-5 eV/Å^3 = 1.6 MPa) are far below the model error of any local GP of
+#: deterministic reference labels and keep the whitened system numerically positive definite.
+_NOISE_BOUNDS = {"energy": (np.log(1e-4), np.log(1e2)), "forces": (np.log(1e-3), np.log(1e2)),
+                 "stress": (np.log(1e-5), np.log(1e1))}
 
 
 def frame_key(a: Atoms) -> str:
@@ -248,6 +254,9 @@ class LocalGPPotential:
         self._fit_offsets(frames, np.asarray(labels["energy"]))
         rng = np.random.default_rng(self.seed)
         X, Xs = self._descriptors(frames)
+        var = X.var(axis=0)
+        floor = 1e-3 * float(np.median(var[var > 0])) if np.any(var > 0) else 1.0
+        self.descriptor_weights_ = torch.as_tensor(1.0 / (X.shape[1] * np.maximum(var, floor)))
         self.n_train_, self.n_envs_ = len(frames), len(X)
         m = min(int(self.n_sparse), len(X))
         idx = self._select(X, Xs, m, rng)
@@ -344,7 +353,8 @@ class LocalGPPotential:
     def _rows(self, frames: Sequence[Atoms], U, Us, lengthscale, keep_raw: bool = False):
         env = build_environments(frames, self.species_, self.cutoff)
         batch = prepare_batch(self.descriptor_, env)
-        raw = raw_rows(self.descriptor_, batch, U, Us, forces=any(t != "energy" for t in self.targets_))
+        raw = raw_rows(self.descriptor_, batch, U, Us, forces=any(t != "energy" for t in self.targets_),
+                       weights=self.descriptor_weights_)
         return raw
 
     def _add_rows(self, stats: SufficientStats, raw, lengthscale, frames: Sequence[Atoms], labels: dict,
@@ -375,8 +385,8 @@ class LocalGPPotential:
     def _initial(self, labels: dict, K0: torch.Tensor) -> dict:
         off = K0[~torch.eye(len(K0), dtype=torch.bool)]
         off = off[off > 0]
-        c = 1.0 + torch.log(off.clamp(min=1e-300)) if len(off) else torch.tensor([0.9])
-        ell = float(np.sqrt(max(float(torch.median(1.0 - c)), 1e-4)))
+        sq = -2.0 * torch.log(off.clamp(min=1e-300)) if len(off) else torch.tensor([1.0])
+        ell = float(np.sqrt(max(float(torch.median(sq)), 1e-4)))
         init = dict(lengthscale=ell, sigma=1.0, energy=1e-2)
         if "forces" in labels:
             init["forces"] = 0.05 * float(np.std(np.concatenate([f.ravel() for f in labels["forces"]]))) + 1e-4
@@ -399,18 +409,17 @@ class LocalGPPotential:
         raw = self._rows(fsub, U, Us, None)
         types = list(self.targets_)
         sub_labels = {t: [labels[t][k] for k in sub] for t in types}
-        K0_unit = kernel0(U, Us, U, Us, 1.0)
+        K0_unit = kernel0(U, Us, U, Us, 1.0, self.descriptor_weights_)
         init = self._initial(sub_labels, K0_unit)
         names = ["lengthscale", "signal_std"] + [f"{t}_noise" for t in types]
         x0 = np.log([init["lengthscale"], init["sigma"]] + [init[t] for t in types])
-        bounds = [(np.log(0.005), np.log(10.0)), (np.log(1e-3), np.log(1e3))] + \
-            [(np.log(1e-7), np.log(1e2))] * len(types)
+        bounds = [(np.log(0.01), np.log(100.0)), (np.log(1e-3), np.log(1e3))] + [_NOISE_BOUNDS[t] for t in types]
 
         def nlml_t(theta: torch.Tensor) -> torch.Tensor:
             ell = torch.exp(theta[0])
             st = SufficientStats(len(U))
             self._add_rows(st, raw, ell, fsub, {t: sub_labels[t] for t in types}, range(len(fsub)))
-            K0 = kernel0(U, Us, U, Us, ell)
+            K0 = kernel0(U, Us, U, Us, ell, self.descriptor_weights_)
             return sparse_nlml(st, K0, theta[1], {t: theta[2 + k] for k, t in enumerate(types)})
 
         def f(x: np.ndarray):
@@ -427,8 +436,8 @@ class LocalGPPotential:
         self.lengthscale_ = float(np.exp(res.x[0]))
         self._tune_x = res.x
         self._tune_names = names
-        H = torch.autograd.functional.hessian(nlml_t, torch.tensor(res.x, dtype=torch.float64)).numpy()
-        self.tune_laplace_ = LaplaceResult(res.x, H, 1.0, 0.0, _at_bound(res.x, bounds, names), names)
+        H = _hessian(nlml_t, res.x)
+        self.tune_laplace_ = _laplace(res.x, H, _at_bound(res.x, bounds, names), names)
         self.tune_nlml_ = float(res.fun)
 
     def _refit_on_all(self, stats: SufficientStats, x0: np.ndarray) -> None:
@@ -438,10 +447,10 @@ class LocalGPPotential:
         types = stats.types
         self._stats = stats
         K0 = kernel0(self.inducing_, self.inducing_species_, self.inducing_, self.inducing_species_,
-                     self.lengthscale_)
+                     self.lengthscale_, self.descriptor_weights_)
         self._K0 = K0
         names = ["signal_std"] + [f"{t}_noise" for t in types]
-        bounds = [(np.log(1e-3), np.log(1e3))] + [(np.log(1e-7), np.log(1e2))] * len(types)
+        bounds = [(np.log(1e-3), np.log(1e3))] + [_NOISE_BOUNDS[t] for t in types]
 
         def nlml_t(theta: torch.Tensor) -> torch.Tensor:
             return sparse_nlml(stats, K0, theta[0], {t: theta[1 + k] for k, t in enumerate(types)})
@@ -460,11 +469,11 @@ class LocalGPPotential:
         self.nlml_ = float(res.fun)
         self.signal_std_ = float(np.exp(res.x[0]))
         self.noise_ = {t: float(np.exp(res.x[1 + k])) for k, t in enumerate(types)}
-        H = torch.autograd.functional.hessian(nlml_t, torch.tensor(res.x, dtype=torch.float64)).numpy()
+        H = _hessian(nlml_t, res.x)
         at = _at_bound(res.x, bounds, names)
         if at:
             warnings.warn(f"LocalGPPotential: {', '.join(at)} at an optimisation bound", stacklevel=3)
-        self.laplace_ = LaplaceResult(res.x, H, 1.0, 0.0, at, names)
+        self.laplace_ = _laplace(res.x, H, at, names)
         self._set_posterior()
 
     def _set_posterior(self) -> None:
@@ -502,7 +511,8 @@ class LocalGPPotential:
         env = build_environments(frames, self.species_, self.cutoff)
         d = env.d.clone().requires_grad_(True)
         x = self.descriptor_.normalised(d, env)
-        k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_)
+        k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_,
+                    self.descriptor_weights_)
         local = k @ self.weights_ + torch.as_tensor(self._offset(env.numbers))
         E = torch.zeros(env.n_frames, dtype=local.dtype).index_add(0, env.frame, local)
         g, = torch.autograd.grad(E.sum(), d)
@@ -538,11 +548,13 @@ class LocalGPPotential:
         prior = torch.zeros(env.n_frames, dtype=k.dtype)
         for f in range(env.n_frames):
             sl = slice(starts[f], starts[f + 1])
-            prior[f] = kernel0(x[sl], env.species[sl], x[sl], env.species[sl], self.lengthscale_).sum()
+            prior[f] = kernel0(x[sl], env.species[sl], x[sl], env.species[sl], self.lengthscale_,
+                               self.descriptor_weights_).sum()
         ev = self._latent_var(Ef, prior)
         if forces_std:
             batch = prepare_batch(self.descriptor_, env)
-            raw = raw_rows(self.descriptor_, batch, self.inducing_, self.inducing_species_)
+            raw = raw_rows(self.descriptor_, batch, self.inducing_, self.inducing_species_,
+                           weights=self.descriptor_weights_)
             with torch.no_grad():
                 _, F, _ = assemble_rows(raw, self.lengthscale_)
             fv = self._latent_var(F.reshape(-1, F.shape[-1]), None).reshape(-1, 3)
@@ -622,12 +634,13 @@ class LocalGPPotential:
         self._check_fitted()
         state = dict(
             format=FORMAT, params=self.get_params(), species=list(self.species_), e0=torch.as_tensor(self.e0_),
-            descriptor=self.descriptor_.config(), inducing=self.inducing_, inducing_species=self.inducing_species_,
+            descriptor=self.descriptor_.config(), descriptor_weights=self.descriptor_weights_, inducing=self.inducing_, inducing_species=self.inducing_species_,
             weights=self.weights_, chol_B=self._chol_B, chol_K=self._chol_K, lengthscale=self.lengthscale_,
             signal_std=self.signal_std_, noise=dict(self.noise_), targets=list(self.targets_),
             std_scale=dict(self.std_scale_), train_keys=list(self.train_keys_), n_train=self.n_train_,
             n_envs=self.n_envs_, nlml=self.nlml_, tune_nlml=self.tune_nlml_, fit_time=self.fit_time_,
-            tune_time=self.tune_time_, laplace=self.laplace_.to_dict(), tune_laplace=self.tune_laplace_.to_dict(),
+            tune_time=self.tune_time_, laplace=None if self.laplace_ is None else self.laplace_.to_dict(),
+            tune_laplace=None if self.tune_laplace_ is None else self.tune_laplace_.to_dict(),
             tune_indices=torch.as_tensor(self.tune_indices_))
         return atomic_torch_save(state, path)
 
@@ -644,6 +657,7 @@ class LocalGPPotential:
         gp.species_ = [int(z) for z in state["species"]]
         gp.e0_ = state["e0"].numpy()
         gp.descriptor_ = SOAPDescriptor(**state["descriptor"])
+        gp.descriptor_weights_ = state["descriptor_weights"]
         gp.inducing_, gp.inducing_species_ = state["inducing"], state["inducing_species"]
         gp.weights_, gp._chol_B, gp._chol_K = state["weights"], state["chol_B"], state["chol_K"]
         gp.lengthscale_, gp.signal_std_ = state["lengthscale"], state["signal_std"]
@@ -652,10 +666,24 @@ class LocalGPPotential:
         gp.n_train_, gp.n_envs_, gp.nlml_, gp.tune_nlml_ = state["n_train"], state["n_envs"], state["nlml"], \
             state["tune_nlml"]
         gp.fit_time_, gp.tune_time_ = state["fit_time"], state["tune_time"]
-        gp.laplace_ = LaplaceResult.from_dict(state["laplace"])
-        gp.tune_laplace_ = LaplaceResult.from_dict(state["tune_laplace"])
+        gp.laplace_ = None if state["laplace"] is None else LaplaceResult.from_dict(state["laplace"])
+        gp.tune_laplace_ = None if state["tune_laplace"] is None else LaplaceResult.from_dict(state["tune_laplace"])
         gp.tune_indices_ = state["tune_indices"].numpy()
         return gp
+
+
+def _hessian(f, x: np.ndarray) -> np.ndarray:
+    """Exact Hessian of ``f`` at ``x`` (autograd); NaN where the factorisation fails there."""
+    try:
+        return torch.autograd.functional.hessian(f, torch.tensor(x, dtype=torch.float64)).numpy()
+    except torch.linalg.LinAlgError:
+        warnings.warn("LocalGPPotential: the NLML Hessian could not be computed at the optimum "
+                      "(no Laplace standard errors)", stacklevel=3)
+        return np.full((len(x), len(x)), np.nan)
+
+
+def _laplace(x: np.ndarray, H: np.ndarray, at_bound: list[str], names: list[str]) -> LaplaceResult | None:
+    return LaplaceResult(x, H, 1.0, 0.0, at_bound, names) if np.all(np.isfinite(H)) else None
 
 
 def _at_bound(x: np.ndarray, bounds: list, names: list[str]) -> list[str]:

@@ -5,27 +5,32 @@ Kernel
 Between two environments with normalised descriptors ``x``, ``u`` (:mod:`sciml.gp.soap`)
 and centre species ``Z_x``, ``Z_u``:
 
-    k(x, u) = sigma^2 k0(x, u),   k0(x, u) = delta(Z_x, Z_u) exp((x . u - 1) / l^2) = exp(-|x - u|^2 / (2 l^2))
+    k(x, u) = sigma^2 k0(x, u),   k0(x, u) = delta(Z_x, Z_u) exp(-sum_d w_d (x_d - u_d)^2 / (2 l^2))
 
-(a squared-exponential kernel on the unit sphere: positive definite, ``k0(x, x) = 1``; the
-length-scale ``l`` plays the role of SOAP's kernel exponent, ``exp(c / l^2)`` has all Taylor
-coefficients positive). The energy of a frame is the sum of local energies, so its row of the
+a squared-exponential kernel (positive definite, ``k0(x, x) = 1``). With ``w_d = 1`` it is
+``exp((x . u - 1) / l^2)`` on the unit sphere (the length-scale plays the role of SOAP's kernel
+exponent); :class:`~sciml.gp.local_gp.LocalGPPotential` uses ``w_d = 1 / (D var_d)``, the inverse
+variance of component ``d`` over the training environments (standardised descriptor units):
+the informative angular and cross-species components are orders of magnitude smaller than the
+radial ``l = 0`` ones, and without the weights the kernel matrix of thermal environments was
+numerically singular and the force fit poor. The energy of a frame is the sum of local energies, so its row of the
 design matrix against inducing environment ``m`` is ``sum_i k0(x_i, u_m)``; force rows are
 ``-d/dr`` and stress rows ``(1/V) d/d eps`` of that sum.
 
 How the derivative rows are computed
 ------------------------------------
-With ``c_im = x_i . u_m`` and ``n_i = |p_i|``, ``dc_im/dp_i = (u_m - c_im x_i) / n_i``. The power
-spectrum is quadratic in the density coefficients and those are sums over pairs of
-``W[Z_j] g_n Y_lm(d_ij)``, so for every pair ``p = (i, j)``
+With ``x_i = p_i / n_i`` and ``v = w * u_m``, ``dk0_im/dp_i = k0_im / (l^2 n_i) (v_m - w x_i - a_im x_i)``
+with ``a_im = x_i . (w u_m) - x_i . (w x_i)``. The power spectrum is quadratic in the density
+coefficients and those are sums over pairs of ``W[Z_j] g_n Y_lm(d_ij)``, so for every pair ``p = (i, j)``
 
-    dc_im/dd_p = (Q_pm - c_im R_p) / n_i,   Q_pm = J_p^T (dp_i/dc)^T u_m,   R_p = J_p^T (dp_i/dc)^T x_i
+    dk0_im/dd_p = k0_im / (l^2 n_i) (Q_pm - RV_p - a_im RX_p),
+    Q_pm = J_p^T (dp_i/dc)^T (w u_m),   RV_p = J_p^T (dp_i/dc)^T (w x_i),   RX_p = J_p^T (dp_i/dc)^T x_i
 
 with ``J_p`` the ``(n_max (l_max+1)^2) x 3`` Jacobian of the pair basis (forward-mode autograd,
 once per pair). ``Q`` is a batched matrix product (all inducing points of the centre's species
 at once), which is what makes the rows affordable: computing them by one reverse-mode pass per
-inducing point was ~30x slower here. ``dk0_im/dd_p = k0_im / l^2 dc_im/dd_p``. The
-``l``-independent parts (``c``, ``Q``, ``R``) are kept in :class:`RawRows`, so that rows for another
+inducing point was ~30x slower here. The ``l``-independent parts (squared distances, ``a``, ``Q``,
+``RV``, ``RX``) are kept in :class:`RawRows`, so that rows for another
 length-scale (and their exact derivative with respect to it) cost one pass of elementwise
 products: that is how the length-scale is tuned on a subset by the sparse marginal likelihood.
 Tests compare the rows with reverse-mode autograd of ``sum_i k0`` and forces/stress with finite
@@ -70,10 +75,15 @@ def prepare_batch(desc: SOAPDescriptor, env: Environments) -> EnvBatch:
 
 
 def kernel0(x: torch.Tensor, x_species: torch.Tensor, u: torch.Tensor, u_species: torch.Tensor,
-            lengthscale: torch.Tensor | float) -> torch.Tensor:
-    """``k0`` between environments ``x`` (n, D) and ``u`` (m, D) (zero across centre species)."""
+            lengthscale: torch.Tensor | float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``k0`` between environments ``x`` (n, D) and ``u`` (m, D) (zero across centre species).
+
+    ``k0 = exp(-sum_d w_d (x_d - u_d)^2 / (2 l^2))``; ``weights=None`` means ``w_d = 1``.
+    """
+    w = torch.ones(x.shape[1], dtype=x.dtype) if weights is None else weights.to(x.dtype)
+    sq = (x * x * w).sum(1)[:, None] + (u * u * w).sum(1)[None, :] - 2 * (x * w) @ u.T
     same = x_species[:, None] == u_species[None, :]
-    return torch.where(same, torch.exp((x @ u.T - 1.0) / lengthscale**2), torch.zeros((), dtype=x.dtype))
+    return torch.where(same, torch.exp(-sq / (2 * lengthscale**2)), torch.zeros((), dtype=x.dtype))
 
 
 def _pair_Z(desc: SOAPDescriptor, batch: EnvBatch, pairs: torch.Tensor) -> torch.Tensor:
@@ -105,40 +115,47 @@ class RawRows:
     """Length-scale-independent pieces of the design rows of one batch (see the module docstring).
 
     Per inducing species block ``b``: ``cols[b]`` (columns of the block), ``envs[b]`` (env indices),
-    ``cos[b]`` (n_env_b, m_b) ``x . u``, ``pairs[b]`` (pair indices centred on those envs),
-    ``pair_env[b]`` (position of each pair's centre in ``envs[b]``), ``Q[b]`` (n_pairs_b, m_b, 3),
-    ``R[b]`` (n_pairs_b, 3).
+    ``sq[b]`` (n_env_b, m_b) weighted squared distances, ``a[b]`` (n_env_b, m_b) ``x_i . (w u_m) - x_i . (w x_i)``,
+    ``pairs[b]`` (pair indices centred on those envs), ``pair_env[b]`` (position of each pair's
+    centre in ``envs[b]``), ``Q[b]`` (n_pairs_b, m_b, 3) and ``RV[b]``, ``RX[b]`` (n_pairs_b, 3).
     """
 
     batch: EnvBatch
     n_inducing: int
     cols: list
     envs: list
-    cos: list
+    sq: list
+    a: list
     pairs: list
     pair_env: list
     Q: list
-    R: list
+    RV: list
+    RX: list
 
 
 def raw_rows(desc: SOAPDescriptor, batch: EnvBatch, U: torch.Tensor, U_species: torch.Tensor,
-             forces: bool = True, max_block: int = 4_000_000) -> RawRows:
+             forces: bool = True, weights: torch.Tensor | None = None, max_block: int = 4_000_000) -> RawRows:
     """The pieces of the design rows of ``batch`` against inducing descriptors ``U`` (m, D).
 
-    ``max_block`` bounds the number of floats of one intermediate (``pairs x 3 x (l_max+1) n_max K``).
+    ``weights``: the kernel's per-component weights (see :func:`kernel0`). ``max_block`` bounds the
+    number of floats of one intermediate (``pairs x 3 x (l_max+1) n_max K``).
     """
     env = batch.env
-    out = RawRows(batch, len(U), [], [], [], [], [], [], [])
+    dtype = batch.x.dtype
+    w = torch.ones(batch.x.shape[1], dtype=dtype) if weights is None else weights.to(dtype)
+    out = RawRows(batch, len(U), [], [], [], [], [], [], [], [], [])
     for s in torch.unique(U_species).tolist():
         cols = torch.nonzero(U_species == s).ravel()
         envs = torch.nonzero(env.species == s).ravel()
         if len(envs) == 0:
             continue
-        Us = U[cols]
-        cos = batch.x[envs] @ Us.T
+        x, Us = batch.x[envs], U[cols]
+        vu, vx = Us * w, x * w
+        xvx = (x * vx).sum(1)
         out.cols.append(cols)
         out.envs.append(envs)
-        out.cos.append(cos)
+        out.sq.append(xvx[:, None] + (Us * vu).sum(1)[None, :] - 2 * x @ vu.T)
+        out.a.append(x @ vu.T - xvx[:, None])
         if not forces:
             continue
         pairs = torch.nonzero(env.species[env.centre] == s).ravel()
@@ -146,23 +163,27 @@ def raw_rows(desc: SOAPDescriptor, batch: EnvBatch, U: torch.Tensor, U_species: 
         local[envs] = torch.arange(len(envs))
         pe = local[env.centre[pairs]]
         ps = env.species[env.neighbour[pairs]]
-        Tx = _species_T(desc, desc.cotangent_matrices(batch.x[envs]))      # (S, e, F)
-        Tu = _species_T(desc, desc.cotangent_matrices(Us))                  # (S, m, F)
+        Tx = _species_T(desc, desc.cotangent_matrices(x))                    # (S, e, F)
+        Tv = _species_T(desc, desc.cotangent_matrices(vx))                   # (S, e, F)
+        Tu = _species_T(desc, desc.cotangent_matrices(vu))                   # (S, m, F)
         F = Tu.shape[-1]
         step = max(1, max_block // (3 * F))
-        Q = torch.empty((len(pairs), len(cols), 3), dtype=batch.x.dtype)
-        R = torch.empty((len(pairs), 3), dtype=batch.x.dtype)
+        Q = torch.empty((len(pairs), len(cols), 3), dtype=dtype)
+        RX = torch.empty((len(pairs), 3), dtype=dtype)
+        RV = torch.empty((len(pairs), 3), dtype=dtype)
         for a in range(0, len(pairs), step):
             sl = slice(a, a + step)
             Z = _pair_Z(desc, batch, pairs[sl])                             # (p, F, 3)
-            R[sl] = torch.einsum("pfx,pf->px", Z, Tx[ps[sl], pe[sl]])
+            RX[sl] = torch.einsum("pfx,pf->px", Z, Tx[ps[sl], pe[sl]])
+            RV[sl] = torch.einsum("pfx,pf->px", Z, Tv[ps[sl], pe[sl]])
             for t in torch.unique(ps[sl]).tolist():
-                w = torch.nonzero(ps[sl] == t).ravel()
-                Q[a + w] = torch.einsum("pfx,mf->pmx", Z[w], Tu[t])
+                sel = torch.nonzero(ps[sl] == t).ravel()
+                Q[a + sel] = torch.einsum("pfx,mf->pmx", Z[sel], Tu[t])
         out.pairs.append(pairs)
         out.pair_env.append(pe)
         out.Q.append(Q)
-        out.R.append(R)
+        out.RV.append(RV)
+        out.RX.append(RX)
     return out
 
 
@@ -182,15 +203,15 @@ def assemble_rows(raw: RawRows, lengthscale: torch.Tensor | float, forces: bool 
     V = torch.zeros((env.n_frames, 3, 3, m), dtype=dtype) if forces else None
     inv_l2 = 1.0 / lengthscale**2
     for k, cols in enumerate(raw.cols):
-        envs, cos = raw.envs[k], raw.cos[k]
-        kv = torch.exp((cos - 1.0) * inv_l2)                                  # (e, m_b)
+        envs = raw.envs[k]
+        kv = torch.exp(-0.5 * raw.sq[k] * inv_l2)                            # (e, m_b)
         Eb = torch.zeros((env.n_frames, len(cols)), dtype=dtype).index_add(0, env.frame[envs], kv)
         E = E + _scatter_cols(Eb, cols, m)
         if not forces:
             continue
         f = kv * inv_l2 / b.norm[envs][:, None]
         pe = raw.pair_env[k]
-        g = f[pe][:, :, None] * (raw.Q[k] - cos[pe][:, :, None] * raw.R[k][:, None, :])   # (P_b, m_b, 3)
+        g = f[pe][:, :, None] * (raw.Q[k] - raw.RV[k][:, None, :] - raw.a[k][pe][:, :, None] * raw.RX[k][:, None, :])
         sub = _SubEnv(env, raw.pairs[k])
         grad, vir = pair_gradient_to_forces_stress(sub, g.permute(1, 0, 2))              # (m_b, n_atoms, 3)
         F = F + _scatter_cols(-grad.permute(1, 2, 0), cols, m)
