@@ -6,10 +6,12 @@ Loop (Vandermause et al., npj Comput. Mater. 6, 20 (2020)):
    reference calculator and fit a :class:`~sciml.gp.local_gp.LocalGPPotential`;
 2. run Langevin MD with the GP; after every step read the per-atom local-energy std
    (latent, cheap: no force variances);
-3. when the largest one exceeds ``std_threshold`` (eV): label that frame with the reference
+3. when the largest one exceeds the threshold -- ``std_threshold`` times the model's signal std
+   (``relative=True``, FLARE's convention: the std of a local energy the data say nothing about
+   is the signal std) or ``std_threshold`` eV (``relative=False``): label that frame with the reference
    calculator (EMT for metals, GFN2-xTB for molecules, any ASE calculator), record the GP's
    error on it, add it to the training set and the ``n_add`` most uncertain environments of
-   it (those above ``std_threshold / 2``, at least one) to the inducing set, and refit
+   it (those above half the threshold, at least one) to the inducing set, and refit
    (signal and noise stds on all frames; every ``refit_every`` additions all
    hyperparameters); the MD continues from the labelled frame with the new model;
 4. stop after ``steps`` MD steps or ``max_reference_calls`` labels.
@@ -102,12 +104,13 @@ def _uncertain_atoms(std: np.ndarray, threshold: float, n_add: int) -> list[int]
     return pick or [int(order[0])]
 
 
-def _label_row(step: int, model: LocalGPPotential, atoms: Atoms, labelled: Atoms, std: np.ndarray) -> dict:
+def _label_row(step: int, model: LocalGPPotential, atoms: Atoms, labelled: Atoms, std: np.ndarray,
+               threshold: float) -> dict:
     from sciml.atoms import frame_labels
 
     p = model.predict([atoms])
     lab = frame_labels(labelled)
-    return dict(step=step, max_local_std=float(std.max()),
+    return dict(step=step, max_local_std=float(std.max()), threshold=threshold,
                 energy_error_meV_per_atom=1000 * abs(float(p.energy[0]) - lab["energy"]) / len(atoms),
                 forces_mae_meV_per_A=1000 * float(np.mean(np.abs(p.forces[0] - lab["forces"]))))
 
@@ -116,7 +119,8 @@ def on_the_fly(
     start: Atoms,
     reference: Any = "emt",
     steps: int = 200,
-    std_threshold: float = 0.05,
+    std_threshold: float = 0.2,
+    relative: bool = True,
     n_add: int = 4,
     refit_every: int = 5,
     max_reference_calls: int = 50,
@@ -137,7 +141,8 @@ def on_the_fly(
     ----------
     start: starting structure (periodic or not). reference: ASE calculator or a name for
         :func:`sciml.datasets.make_calculator` (``"emt"``, ``"gfn2-xtb"``, ...).
-    steps: MD steps. std_threshold: label when an atom's local-energy std exceeds this (eV).
+    steps: MD steps. std_threshold, relative: label when an atom's local-energy std exceeds
+        ``std_threshold * signal_std_`` (relative) or ``std_threshold`` eV.
     n_add: inducing environments added per label. refit_every: re-optimise all hyperparameters
         every this many labels (otherwise signal and noise only).
     max_reference_calls: label budget (the seed frames count).
@@ -148,7 +153,7 @@ def on_the_fly(
     -------
     >>> from ase.build import bulk
     >>> atoms = bulk("Cu", cubic=True).repeat(2); atoms.numbers[::4] = 79
-    >>> res = on_the_fly(atoms, "emt", steps=50, std_threshold=0.02)   # doctest: +SKIP
+    >>> res = on_the_fly(atoms, "emt", steps=50, std_threshold=0.2)    # doctest: +SKIP
     >>> res.labels[["step", "forces_mae_meV_per_A"]]                   # doctest: +SKIP
     """
     import pandas as pd
@@ -169,7 +174,7 @@ def on_the_fly(
     if n_seed_frames < 2:
         raise ValueError("n_seed_frames must be at least 2 (the GP needs two frames to fit)")
     if not std_threshold > 0:
-        raise ValueError(f"std_threshold must be positive (eV), got {std_threshold!r}")
+        raise ValueError(f"std_threshold must be positive, got {std_threshold!r}")
     if n_seed_frames > max_reference_calls:
         raise ValueError(f"max_reference_calls ({max_reference_calls}) is below n_seed_frames ({n_seed_frames})")
     rng = np.random.default_rng(seed)
@@ -192,18 +197,19 @@ def on_the_fly(
     for step in tqdm(range(1, steps + 1), desc="on-the-fly MD", disable=not show):
         dyn.run(1)
         std = np.asarray(atoms.calc.results["local_energy_std"])
+        threshold = std_threshold * model.signal_std_ if relative else std_threshold
         row = dict(step=step, time_fs=step * timestep_fs, temperature_K=float(atoms.get_temperature()),
-                   max_local_std=float(std.max()), mean_local_std=float(std.mean()), labelled=False,
-                   wall_s=time.perf_counter() - t_start)
-        if std.max() > std_threshold and calls < max_reference_calls:
+                   max_local_std=float(std.max()), mean_local_std=float(std.mean()), threshold=threshold,
+                   labelled=False, wall_s=time.perf_counter() - t_start)
+        if std.max() > threshold and calls < max_reference_calls:
             snap = atoms.copy()
             snap.calc = None
             new = _label(snap, ref)
             calls += 1
             n_labels += 1
-            lrow = _label_row(step, model, snap, new, std)
+            lrow = _label_row(step, model, snap, new, std, threshold)
             frames.append(new)
-            pick = _uncertain_atoms(std, std_threshold, n_add)
+            pick = _uncertain_atoms(std, threshold, n_add)
             t0 = time.perf_counter()
             model.refit(frames, add_inducing=[(len(frames) - 1, pick)], retune=n_labels % refit_every == 0)
             lrow.update(n_train=len(frames), n_sparse=len(model.inducing_), added=len(pick),
