@@ -71,11 +71,17 @@ __all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT"]
 
 FORMAT = "sciml.gp.LocalGPPotential/1"
 _TARGETS = ("energy", "forces", "stress")
+#: Floor of the per-component descriptor variance, relative to the median (weights 1 / (D var)).
+_VAR_FLOOR = 1e-3
+#: Upper bound of the length-scale (standardised units, where random environments of one element are
+#: ~sqrt(2) apart): beyond it the kernel is nearly linear and unseen environments are extrapolated
+#: linearly instead of reverting to the per-element energy.
+_MAX_LENGTHSCALE = float(__import__("os").environ.get("SCIML_LOCALGP_MAX_LS", "100"))
 #: Bounds of the (log) noise stds: energy eV/sqrt(atom), forces eV/Å, stress eV/Å^3. The lower bounds
 #: (1e-4 eV, 1 meV/Å, 1e-5 eV/Å^3 = 1.6 MPa) are far below the model error of any local GP of
 #: deterministic reference labels and keep the whitened system numerically positive definite.
-_NOISE_BOUNDS = {"energy": (np.log(1e-4), np.log(1e2)), "forces": (np.log(1e-3), np.log(1e2)),
-                 "stress": (np.log(1e-5), np.log(1e1))}
+_NOISE_BOUNDS = {"energy": (np.log(1e-3), np.log(1e2)), "forces": (np.log(2e-3), np.log(1e2)),
+                 "stress": (np.log(5e-5), np.log(1e1))}
 
 
 def frame_key(a: Atoms) -> str:
@@ -255,7 +261,7 @@ class LocalGPPotential:
         rng = np.random.default_rng(self.seed)
         X, Xs = self._descriptors(frames)
         var = X.var(axis=0)
-        floor = 1e-3 * float(np.median(var[var > 0])) if np.any(var > 0) else 1.0
+        floor = _VAR_FLOOR * float(np.median(var[var > 0])) if np.any(var > 0) else 1.0
         self.descriptor_weights_ = torch.as_tensor(1.0 / (X.shape[1] * np.maximum(var, floor)))
         self.n_train_, self.n_envs_ = len(frames), len(X)
         m = min(int(self.n_sparse), len(X))
@@ -413,7 +419,7 @@ class LocalGPPotential:
         init = self._initial(sub_labels, K0_unit)
         names = ["lengthscale", "signal_std"] + [f"{t}_noise" for t in types]
         x0 = np.log([init["lengthscale"], init["sigma"]] + [init[t] for t in types])
-        bounds = [(np.log(0.01), np.log(100.0)), (np.log(1e-3), np.log(1e3))] + [_NOISE_BOUNDS[t] for t in types]
+        bounds = [(np.log(0.01), np.log(_MAX_LENGTHSCALE)), (np.log(1e-3), np.log(1e3))] + [_NOISE_BOUNDS[t] for t in types]
 
         def nlml_t(theta: torch.Tensor) -> torch.Tensor:
             ell = torch.exp(theta[0])

@@ -43,7 +43,7 @@ import torch
 __all__ = ["SufficientStats", "sparse_nlml", "kmeanspp", "JITTER"]
 
 #: Jitter added to K0 (relative to the unit prior variance of k0).
-JITTER = 1e-5
+JITTER = 1e-4
 
 TYPES = ("energy", "forces", "stress")
 

@@ -101,12 +101,14 @@ def test_calibration_refuses_training_frames_and_holds_on_new_frames(fitted):
     gp = copy.deepcopy(gp)
     with pytest.raises(ValueError, match=r"frames\[1\] is a training frame"):
         gp.calibrate([alloy_set(1, seed=90, repeat=(2, 2, 2))[0], frames[3]])
-    valid = alloy_set(12, seed=100, repeat=(2, 2, 2))
+    valid = alloy_set(20, seed=100, repeat=(2, 2, 2))
     info = gp.calibrate(valid)
     assert info["forces_coverage"] == pytest.approx(0.95, abs=0.01)
-    test = alloy_set(12, seed=200, repeat=(2, 2, 2))
+    test = alloy_set(20, seed=200, repeat=(2, 2, 2))
     m = evaluate_local(gp, test)
-    assert 0.85 <= m["forces_coverage_95"] <= 0.995
+    # unseen frames: calibrated coverage near the nominal level, and nearer than the raw one
+    assert 0.8 <= m["forces_coverage_95"] <= 0.99
+    assert abs(m["forces_coverage_95"] - 0.95) <= abs(m["forces_coverage_95_raw"] - 0.95) + 0.01
     assert m["calibrated"] and "forces_coverage_95_raw" in m and "stress_mae_GPa" in m
 
 
