@@ -1,12 +1,12 @@
-"""The ``--kind local`` branch of ``sciml gp train`` and the local-GP branch of ``sciml gp eval``."""
+"""The ``--kind local`` branch of ``sciml gp train`` (``sciml gp eval`` loads either kind by its format key)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-from .local_gp import FORMAT, LocalGPPotential, evaluate_local
+from .local_gp import FORMAT, LocalGPPotential
 
-__all__ = ["train_local", "eval_local", "is_local_model"]
+__all__ = ["train_local"]
 
 
 def train_local(train: Path, out: Path, n_train: Optional[int], n_sparse: int, cutoff: float,
@@ -37,24 +37,3 @@ def train_local(train: Path, out: Path, n_train: Optional[int], n_sparse: int, c
         tune_laplace_std_err=None if model.tune_laplace_ is None else
         {k: float(v) for k, v in model.tune_laplace_.table()["std_err"].items()},
     )
-
-
-def is_local_model(path: Path) -> bool:
-    """Whether ``path`` holds a saved :class:`LocalGPPotential` (by its format key)."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 -- not a torch file: the caller's own loader reports it
-        return False
-    return isinstance(state, dict) and state.get("format") == FORMAT
-
-
-def eval_local(model: Path, data: Path, std_frames: Optional[int]) -> dict:
-    """Test metrics of a saved local GP on labelled frames (keys of :mod:`sciml.metrics`)."""
-    from sciml.atoms import read_frames
-
-    gp = LocalGPPotential.load(model)
-    frames = read_frames(data)
-    return evaluate_local(gp, frames, max_std_structures=None if (std_frames is None or std_frames < 0)
-                          else std_frames)

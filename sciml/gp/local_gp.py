@@ -62,7 +62,7 @@ import torch
 from ase import Atoms
 
 from ..metrics import error_metrics, uncertainty_metrics
-from .model import LaplaceResult
+from .laplace import LaplaceResult
 from .soap import SOAPDescriptor, build_environments, check_frames, pair_gradient_to_forces_stress
 from .sparse import SufficientStats, kmeanspp, posterior, sparse_nlml
 from .sparse_features import VOIGT, assemble_rows, kernel0, prepare_batch, raw_rows, stress_rows
@@ -93,23 +93,20 @@ def frame_key(a: Atoms) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class LocalGPPrediction:
-    """Predictions for a list of frames (ASE units: eV, eV/Å, eV/Å^3).
+class LocalGPPrediction(dict):
+    """Predictions for a list of frames (ASE units: eV, eV/Å, eV/Å^3); a dict with attribute access.
 
-    ``energy`` (n,), ``forces`` list of (n_atoms_k, 3), ``stress`` (n, 6) Voigt (nan for
-    non-periodic frames), ``local_energy`` list of (n_atoms_k,); with ``return_std``:
+    ``energy`` (n,), ``forces`` list of (n_atoms_k, 3), ``stress`` list of Voigt 6-vectors (``None``
+    for non-periodic frames), ``local_energy`` list of (n_atoms_k,); with ``return_std``:
     ``energy_std`` (n,), ``forces_std`` list of (n_atoms_k, 3), ``local_energy_std`` list of
     (n_atoms_k,) (latent, per atom), else ``None``.
     """
 
-    energy: np.ndarray
-    forces: list
-    stress: np.ndarray
-    local_energy: list
-    energy_std: np.ndarray | None = None
-    forces_std: list | None = None
-    local_energy_std: list | None = None
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _labels(frames: Sequence[Atoms], targets: Sequence[str], source: str) -> dict:
@@ -507,7 +504,7 @@ class LocalGPPotential:
         for b in _batches(frames, self.batch_atoms):
             self._predict_batch([frames[k] for k in b], return_std, include_noise, forces_std, out)
         return LocalGPPrediction(
-            energy=np.asarray(out["energy"]), forces=out["forces"], stress=np.asarray(out["stress"]).reshape(-1, 6),
+            energy=np.asarray(out["energy"]), forces=out["forces"], stress=out["stress"],
             local_energy=out["local_energy"],
             energy_std=np.asarray(out["energy_std"]) if return_std else None,
             forces_std=(out["forces_std"] if forces_std else None) if return_std else None,
@@ -534,7 +531,7 @@ class LocalGPPotential:
                 s = 0.5 * (vir[f] + vir[f].T).numpy() / env.volumes[f]
                 out["stress"].append(np.array([s[a, c] for a, c in VOIGT]))
             else:
-                out["stress"].append(np.full(6, np.nan))
+                out["stress"].append(None)
         if return_std:
             self._predict_std(frames, env, x.detach(), k.detach(), starts, include_noise, forces_std, out)
 
@@ -581,7 +578,7 @@ class LocalGPPotential:
         p = self.predict([atoms], return_std=uncertainty, include_noise=include_noise, forces_std=forces_std)
         res = dict(energy=float(p.energy[0]), free_energy=float(p.energy[0]), forces=p.forces[0],
                    energies=p.local_energy[0])
-        if np.all(np.isfinite(p.stress[0])):
+        if p.stress[0] is not None:
             res["stress"] = p.stress[0]
         if uncertainty:
             res["energy_std"] = float(p.energy_std[0])
@@ -589,6 +586,10 @@ class LocalGPPotential:
             if forces_std:
                 res["forces_std"] = p.forces_std[0]
         return res
+
+    def evaluate(self, frames: Sequence[Atoms], max_std_structures: int | None = None) -> dict:
+        """Test-set metrics (:func:`evaluate_local`): what ``sciml gp eval --json`` prints."""
+        return evaluate_local(self, frames, max_std_structures=max_std_structures)
 
     def score(self, frames: Sequence[Atoms]) -> float:
         """Coefficient of determination R^2 of the force components on labelled ``frames``."""
