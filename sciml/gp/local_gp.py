@@ -53,7 +53,6 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 

@@ -165,8 +165,6 @@ def on_the_fly(
     from sciml._runtime import quiet_progress
     from sciml.datasets import make_calculator
 
-    from .local_gp import evaluate_local
-
     for name, v in (("steps", steps), ("n_add", n_add), ("refit_every", refit_every),
                     ("max_reference_calls", max_reference_calls), ("n_seed_frames", n_seed_frames)):
         if not isinstance(v, (int, np.integer)) or v < 1:
@@ -202,24 +200,10 @@ def on_the_fly(
                    max_local_std=float(std.max()), mean_local_std=float(std.mean()), threshold=threshold,
                    labelled=False, wall_s=time.perf_counter() - t_start)
         if std.max() > threshold and calls < max_reference_calls:
-            snap = atoms.copy()
-            snap.calc = None
-            new = _label(snap, ref)
             calls += 1
             n_labels += 1
-            lrow = _label_row(step, model, snap, new, std, threshold)
-            frames.append(new)
-            pick = _uncertain_atoms(std, threshold, n_add)
-            t0 = time.perf_counter()
-            model.refit(frames, add_inducing=[(len(frames) - 1, pick)], retune=n_labels % refit_every == 0)
-            lrow.update(n_train=len(frames), n_sparse=len(model.inducing_), added=len(pick),
-                        retuned=n_labels % refit_every == 0, refit_s=time.perf_counter() - t0,
-                        lengthscale=model.lengthscale_, signal_std=model.signal_std_,
-                        **{f"{t}_noise": v for t, v in model.noise_.items()})
-            if test_frames is not None:
-                m = evaluate_local(model, test_frames, max_std_structures=0)
-                lrow.update({f"test_{k}": v for k, v in m.items() if isinstance(v, (int, float))})
-            labels.append(lrow)
+            labels.append(_label_and_refit(step, atoms, ref, model, frames, std, threshold, n_add,
+                                           n_labels % refit_every == 0, test_frames))
             row["labelled"] = True
             atoms.calc = LocalGPMDCalculator(model)
             if out_dir is not None:
@@ -228,6 +212,29 @@ def on_the_fly(
     files = _write(out_dir, frames, log, labels, model) if out_dir is not None else {}
     return OnTheFlyResult(model=model, frames=frames, log=pd.DataFrame(log), labels=pd.DataFrame(labels),
                           reference_calls=calls, files=files)
+
+
+def _label_and_refit(step: int, atoms: Atoms, ref: Any, model: LocalGPPotential, frames: list, std: np.ndarray,
+                     threshold: float, n_add: int, retune: bool, test_frames) -> dict:
+    """Label the current MD frame, record the model's error on it, add it and its most uncertain
+    environments, refit (``frames`` and ``model`` are updated in place); returns the label row."""
+    from .local_gp import evaluate_local
+
+    snap = atoms.copy()
+    snap.calc = None
+    new = _label(snap, ref)
+    row = _label_row(step, model, snap, new, std, threshold)
+    frames.append(new)
+    pick = _uncertain_atoms(std, threshold, n_add)
+    t0 = time.perf_counter()
+    model.refit(frames, add_inducing=[(len(frames) - 1, pick)], retune=retune)
+    row.update(n_train=len(frames), n_sparse=len(model.inducing_), added=len(pick), retuned=retune,
+               refit_s=time.perf_counter() - t0, lengthscale=model.lengthscale_, signal_std=model.signal_std_,
+               **{f"{t}_noise": v for t, v in model.noise_.items()})
+    if test_frames is not None:
+        m = evaluate_local(model, test_frames, max_std_structures=0)
+        row.update({f"test_{k}": v for k, v in m.items() if isinstance(v, (int, float))})
+    return row
 
 
 def _write(out: Path, frames: list, log: list, labels: list, model: LocalGPPotential) -> dict:

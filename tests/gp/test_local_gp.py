@@ -166,3 +166,18 @@ def test_hyperparameters_recovered_from_prior_samples():
     t = gp.tune_laplace_.table()
     z = (np.log(gp.lengthscale_) - np.log(truth["lengthscale"])) / t.loc["lengthscale", "std_err"]
     assert abs(z) < 4
+
+
+def test_gp_calculator_runs_the_local_gp_from_its_file(fitted, tmp_path):
+    from sciml.gp import GPCalculator
+
+    gp, frames = fitted
+    path = gp.save(tmp_path / "local.pt")
+    atoms = frames[2].copy()
+    atoms.calc = GPCalculator(path)
+    p = gp.predict([frames[2]], return_std=True, include_noise=False)
+    assert atoms.get_potential_energy() == pytest.approx(p.energy[0], rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), p.forces[0], atol=1e-12)
+    np.testing.assert_allclose(atoms.get_stress(), p.stress[0], atol=1e-12)
+    np.testing.assert_allclose(atoms.calc.results["local_energy_std"], p.local_energy_std[0], rtol=1e-10)
+    assert atoms.calc.results["forces_std"].shape == (len(atoms), 3) and atoms.calc.results["energy_std"] > 0
