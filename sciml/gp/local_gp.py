@@ -13,9 +13,12 @@ predicted energy (autograd through the descriptor, mapped to atoms and strain).
 Training targets energies, forces and (periodic frames) stress with a projected-process /
 DTC sparse GP on ``n_sparse`` inducing environments (:mod:`sciml.gp.sparse`):
 
-0. per-element energies ``e0``: ridge regression of the energies on the element counts, towards
+0. per-element energies: ``e0`` by ridge regression of the energies on the element counts, towards
    the mean energy per atom (combinations the training compositions do not determine fall back
-   to it); the GP models the rest;
+   to it), as the prior mean; the GP adds a per-element constant with prior variance
+   ``100 sigma^2`` (extra columns of the design matrix: atom counts in energy rows, zero in force
+   and stress rows), so that the constants are estimated jointly with the local energies -- with
+   ``e0`` fixed beforehand, multi-element fits had to absorb the mismatch as energy noise;
 1. inducing environments: k-means++ seeding (D^2 sampling) on the normalised descriptors,
    per centre element in proportion to its share of the training environments (seeded);
 2. hyperparameters -- length-scale ``l``, signal ``sigma``, energy noise (eV per sqrt(atom)),
@@ -70,6 +73,8 @@ __all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT"]
 
 FORMAT = "sciml.gp.LocalGPPotential/1"
 _TARGETS = ("energy", "forces", "stress")
+#: Prior variance of the per-element energy constants, relative to sigma^2 (see "Per-element constants").
+_CONST_VAR = 100.0
 #: Floor of the per-component descriptor variance, relative to the median (weights 1 / (D var)).
 _VAR_FLOOR = 1e-3
 #: Upper bound of the length-scale (standardised units, where random environments of one element are
@@ -361,7 +366,8 @@ class LocalGPPotential:
 
     def _add_rows(self, stats: SufficientStats, raw, lengthscale, frames: Sequence[Atoms], labels: dict,
                   idx: Sequence[int]) -> None:
-        E, F, V = assemble_rows(raw, lengthscale, forces=any(t != "energy" for t in self.targets_))
+        E, F, V = self._augment(*assemble_rows(raw, lengthscale, forces=any(t != "energy" for t in self.targets_)),
+                                [frames[k] for k in idx])
         n_at = torch.as_tensor([len(frames[k]) for k in idx], dtype=E.dtype)
         e_res = torch.as_tensor([labels["energy"][k] - self._offset(frames[k].numbers).sum() for k in idx])
         stats.add("energy", E / n_at.sqrt()[:, None], e_res / n_at.sqrt())
@@ -374,10 +380,27 @@ class LocalGPPotential:
             y = torch.as_tensor(np.concatenate([labels["stress"][k] for k in idx]))
             stats.add("stress", stress_rows(V, vols).reshape(-1, V.shape[-1]), y)
 
+    def _augment(self, E, F, V, frames):
+        """Append the per-element constant columns: atom counts in energy rows, zeros in force/stress rows."""
+        counts = torch.as_tensor([[float(np.sum(a.numbers == z)) for z in self.species_] for a in frames],
+                                 dtype=E.dtype)
+        S = counts.shape[1]
+        E = torch.cat([E, counts], dim=1)
+        if F is not None:
+            F = torch.cat([F, F.new_zeros(F.shape[:-1] + (S,))], dim=-1)
+            V = torch.cat([V, V.new_zeros(V.shape[:-1] + (S,))], dim=-1)
+        return E, F, V
+
+    def _kernel_uu(self, U, Us, lengthscale) -> torch.Tensor:
+        """``K0`` of the inducing environments, block-diagonal with ``_CONST_VAR I`` for the element constants."""
+        K = kernel0(U, Us, U, Us, lengthscale, self.descriptor_weights_)
+        S = len(self.species_)
+        return torch.block_diag(K, _CONST_VAR * torch.eye(S, dtype=K.dtype))
+
     def _statistics(self, frames, labels, U, Us, lengthscale) -> SufficientStats:
         from tqdm.auto import tqdm
 
-        stats = SufficientStats(len(U))
+        stats = SufficientStats(len(U) + len(self.species_))
         for b in tqdm(_batches(frames, self.batch_atoms), desc="local GP design rows", disable=not self._show()):
             raw = self._rows([frames[k] for k in b], U, Us, lengthscale)
             with torch.no_grad():
@@ -419,9 +442,9 @@ class LocalGPPotential:
 
         def nlml_t(theta: torch.Tensor) -> torch.Tensor:
             ell = torch.exp(theta[0])
-            st = SufficientStats(len(U))
+            st = SufficientStats(len(U) + len(self.species_))
             self._add_rows(st, raw, ell, fsub, {t: sub_labels[t] for t in types}, range(len(fsub)))
-            K0 = kernel0(U, Us, U, Us, ell, self.descriptor_weights_)
+            K0 = self._kernel_uu(U, Us, ell)
             return sparse_nlml(st, K0, theta[1], {t: theta[2 + k] for k, t in enumerate(types)})
 
         def f(x: np.ndarray):
@@ -448,8 +471,7 @@ class LocalGPPotential:
 
         types = stats.types
         self._stats = stats
-        K0 = kernel0(self.inducing_, self.inducing_species_, self.inducing_, self.inducing_species_,
-                     self.lengthscale_, self.descriptor_weights_)
+        K0 = self._kernel_uu(self.inducing_, self.inducing_species_, self.lengthscale_)
         self._K0 = K0
         names = ["signal_std"] + [f"{t}_noise" for t in types]
         bounds = [(np.log(1e-3), np.log(1e3))] + [_NOISE_BOUNDS[t] for t in types]
@@ -515,6 +537,7 @@ class LocalGPPotential:
         x = self.descriptor_.normalised(d, env)
         k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_,
                     self.descriptor_weights_)
+        k = torch.cat([k, torch.nn.functional.one_hot(env.species, len(self.species_)).to(k.dtype)], dim=1)
         local = k @ self.weights_ + torch.as_tensor(self._offset(env.numbers))
         E = torch.zeros(env.n_frames, dtype=local.dtype).index_add(0, env.frame, local)
         g, = torch.autograd.grad(E.sum(), d)
@@ -545,13 +568,18 @@ class LocalGPPotential:
 
     def _predict_std(self, frames, env, x, k, starts, include_noise, forces_std, out) -> None:
         s_e, s_f = self.std_scale_["energy"], self.std_scale_["forces"]
-        lv = self._latent_var(k, torch.ones(len(k), dtype=k.dtype))
+        # per-atom std of the environment-dependent part (the per-element constants shift every atom of an
+        # element alike, do not change forces, and only their sums over a frame are determined by data)
+        m = len(self.inducing_)
+        k_env = torch.cat([k[:, :m], torch.zeros_like(k[:, m:])], dim=1)
+        lv = self._latent_var(k_env, torch.ones(len(k), dtype=k.dtype))
         Ef = torch.zeros((env.n_frames, k.shape[1]), dtype=k.dtype).index_add(0, env.frame, k)
         prior = torch.zeros(env.n_frames, dtype=k.dtype)
         for f in range(env.n_frames):
             sl = slice(starts[f], starts[f + 1])
+            counts = torch.bincount(env.species[sl], minlength=len(self.species_)).to(k.dtype)
             prior[f] = kernel0(x[sl], env.species[sl], x[sl], env.species[sl], self.lengthscale_,
-                               self.descriptor_weights_).sum()
+                               self.descriptor_weights_).sum() + _CONST_VAR * (counts**2).sum()
         ev = self._latent_var(Ef, prior)
         if forces_std:
             batch = prepare_batch(self.descriptor_, env)
@@ -559,6 +587,7 @@ class LocalGPPotential:
                            weights=self.descriptor_weights_)
             with torch.no_grad():
                 _, F, _ = assemble_rows(raw, self.lengthscale_)
+            F = torch.cat([F, F.new_zeros(F.shape[:-1] + (len(self.species_),))], dim=-1)
             fv = self._latent_var(F.reshape(-1, F.shape[-1]), None).reshape(-1, 3)
         for f in range(env.n_frames):
             sl = slice(starts[f], starts[f + 1])

@@ -73,8 +73,8 @@ def test_uncertainty_grows_away_from_the_data(fitted):
     near = gp.predict([frames[0]], return_std=True)
     far_atoms = triclinic_alloy(42, rattle=0.45)
     far = gp.predict([far_atoms], return_std=True)
-    assert far.local_energy_std[0].mean() > 2 * near.local_energy_std[0].mean()
-    assert far.forces_std[0].mean() > near.forces_std[0].mean()
+    assert far.local_energy_std[0].mean() > near.local_energy_std[0].mean()
+    assert far.forces_std[0].mean() > 1.5 * near.forces_std[0].mean()
 
 
 def test_save_load_round_trip(fitted, tmp_path):
