@@ -159,6 +159,10 @@ class LocalGPPotential:
     cutoff, n_max, l_max, species_channels:
         SOAP descriptor (Å; radial functions; largest angular momentum; ``None`` = one channel
         per element, ``C`` = compressed to C channels), see :class:`~sciml.gp.soap.SOAPDescriptor`.
+    kernel, zeta:
+        ``"se"`` (default): squared exponential on the standardised power spectrum, length-scale by
+        marginal likelihood; ``"dot"``: GAP/FLARE's ``(x . x')^zeta`` on the normalised power spectrum
+        (integer ``zeta``; no length-scale, signal and noises by marginal likelihood).
     n_sparse:
         Inducing environments ``m`` (capped at the number of training environments).
     targets:
@@ -180,13 +184,15 @@ class LocalGPPotential:
     """
 
     def __init__(self, cutoff: float = 5.0, n_max: int = 5, l_max: int = 4, species_channels: int | None = None,
-                 n_sparse: int = 1000, targets: str | Sequence[str] = "auto", n_tune: int = 20,
+                 kernel: str = "se", zeta: int = 2, n_sparse: int = 1000, targets: str | Sequence[str] = "auto", n_tune: int = 20,
                  n_sparse_tune: int = 300, batch_atoms: int = 600, seed: int = 0, progress: bool = True,
                  max_iter: int = 100):
         self.cutoff = cutoff
         self.n_max = n_max
         self.l_max = l_max
         self.species_channels = species_channels
+        self.kernel = kernel
+        self.zeta = zeta
         self.n_sparse = n_sparse
         self.targets = targets
         self.n_tune = n_tune
@@ -198,7 +204,8 @@ class LocalGPPotential:
 
     # ------------------------------------------------------------------ sklearn plumbing
     def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("cutoff", "n_max", "l_max", "species_channels", "n_sparse", "targets",
+        return {k: getattr(self, k) for k in ("cutoff", "n_max", "l_max", "species_channels", "kernel", "zeta",
+                                              "n_sparse", "targets",
                                               "n_tune", "n_sparse_tune", "batch_atoms", "seed", "progress",
                                               "max_iter")}
 
@@ -217,6 +224,10 @@ class LocalGPPotential:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.kernel not in ("se", "dot"):
+            raise ValueError(f"kernel must be 'se' or 'dot', got {self.kernel!r}")
+        if self.kernel == "dot" and (not isinstance(self.zeta, (int, np.integer)) or self.zeta < 1):
+            raise ValueError(f"zeta must be a positive integer for kernel='dot', got {self.zeta!r}")
         if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
             raise ValueError(f"cutoff must be a positive number (Å), got {self.cutoff!r}")
 
@@ -263,7 +274,8 @@ class LocalGPPotential:
         X, Xs = self._descriptors(frames)
         var = X.var(axis=0)
         floor = _VAR_FLOOR * float(np.median(var[var > 0])) if np.any(var > 0) else 1.0
-        self.descriptor_weights_ = torch.as_tensor(1.0 / (X.shape[1] * np.maximum(var, floor)))
+        self.descriptor_weights_ = torch.as_tensor(1.0 / (X.shape[1] * np.maximum(var, floor))) \
+            if self.kernel == "se" else None
         self.n_train_, self.n_envs_ = len(frames), len(X)
         m = min(int(self.n_sparse), len(X))
         idx = self._select(X, Xs, m, rng)
@@ -271,7 +283,13 @@ class LocalGPPotential:
         self.inducing_species_ = torch.as_tensor(Xs[idx])
         self.train_keys_ = [frame_key(a) for a in frames]
         t1 = time.perf_counter()
-        self._tune(frames, labels, rng)
+        if self.kernel == "se":
+            self._tune(frames, labels, rng)
+        else:                      # dot product: no length-scale; signal and noises on all frames below
+            init = self._initial(labels, None)
+            self.lengthscale_, self.tune_laplace_, self.tune_nlml_ = float("nan"), None, float("nan")
+            self.tune_indices_ = np.zeros(0, dtype=np.int64)
+            self._tune_x = np.log([1.0, init["sigma"]] + [init[t] for t in self.targets_])
         self.tune_time_ = time.perf_counter() - t1
         stats = self._statistics(frames, labels, self.inducing_, self.inducing_species_, self.lengthscale_)
         self._refit_on_all(stats, self._tune_x[1:])
@@ -307,7 +325,7 @@ class LocalGPPotential:
         self.n_train_ = len(frames)
         self.n_envs_ = int(sum(len(a) for a in frames))
         x0 = np.log([self.signal_std_] + [self.noise_[t] for t in self.targets_])
-        if retune:
+        if retune and self.kernel == "se":
             self._tune(frames, labels, np.random.default_rng(self.seed + self.n_train_))
             x0 = self._tune_x[1:]
         stats = self._statistics(frames, labels, self.inducing_, self.inducing_species_, self.lengthscale_)
@@ -366,7 +384,8 @@ class LocalGPPotential:
 
     def _add_rows(self, stats: SufficientStats, raw, lengthscale, frames: Sequence[Atoms], labels: dict,
                   idx: Sequence[int]) -> None:
-        E, F, V = self._augment(*assemble_rows(raw, lengthscale, forces=any(t != "energy" for t in self.targets_)),
+        E, F, V = self._augment(*assemble_rows(raw, lengthscale, forces=any(t != "energy" for t in self.targets_),
+                                               zeta=self._zeta()),
                                 [frames[k] for k in idx])
         n_at = torch.as_tensor([len(frames[k]) for k in idx], dtype=E.dtype)
         e_res = torch.as_tensor([labels["energy"][k] - self._offset(frames[k].numbers).sum() for k in idx])
@@ -391,9 +410,12 @@ class LocalGPPotential:
             V = torch.cat([V, V.new_zeros(V.shape[:-1] + (S,))], dim=-1)
         return E, F, V
 
+    def _zeta(self) -> int | None:
+        return int(self.zeta) if self.kernel == "dot" else None
+
     def _kernel_uu(self, U, Us, lengthscale) -> torch.Tensor:
         """``K0`` of the inducing environments, block-diagonal with ``_CONST_VAR I`` for the element constants."""
-        K = kernel0(U, Us, U, Us, lengthscale, self.descriptor_weights_)
+        K = kernel0(U, Us, U, Us, lengthscale, self.descriptor_weights_, self._zeta())
         S = len(self.species_)
         return torch.block_diag(K, _CONST_VAR * torch.eye(S, dtype=K.dtype))
 
@@ -407,11 +429,13 @@ class LocalGPPotential:
                 self._add_rows(stats, raw, float(lengthscale), frames, labels, b)
         return stats
 
-    def _initial(self, labels: dict, K0: torch.Tensor) -> dict:
-        off = K0[~torch.eye(len(K0), dtype=torch.bool)]
-        off = off[off > 0]
-        sq = -2.0 * torch.log(off.clamp(min=1e-300)) if len(off) else torch.tensor([1.0])
-        ell = float(np.sqrt(max(float(torch.median(sq)), 1e-4)))
+    def _initial(self, labels: dict, K0: torch.Tensor | None) -> dict:
+        ell = 1.0
+        if K0 is not None:
+            off = K0[~torch.eye(len(K0), dtype=torch.bool)]
+            off = off[off > 0]
+            sq = -2.0 * torch.log(off.clamp(min=1e-300)) if len(off) else torch.tensor([1.0])
+            ell = float(np.sqrt(max(float(torch.median(sq)), 1e-4)))
         init = dict(lengthscale=ell, sigma=1.0, energy=1e-2)
         if "forces" in labels:
             init["forces"] = 0.05 * float(np.std(np.concatenate([f.ravel() for f in labels["forces"]]))) + 1e-4
@@ -536,7 +560,7 @@ class LocalGPPotential:
         d = env.d.clone().requires_grad_(True)
         x = self.descriptor_.normalised(d, env)
         k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_,
-                    self.descriptor_weights_)
+                    self.descriptor_weights_, self._zeta())
         k = torch.cat([k, torch.nn.functional.one_hot(env.species, len(self.species_)).to(k.dtype)], dim=1)
         local = k @ self.weights_ + torch.as_tensor(self._offset(env.numbers))
         E = torch.zeros(env.n_frames, dtype=local.dtype).index_add(0, env.frame, local)
@@ -579,14 +603,14 @@ class LocalGPPotential:
             sl = slice(starts[f], starts[f + 1])
             counts = torch.bincount(env.species[sl], minlength=len(self.species_)).to(k.dtype)
             prior[f] = kernel0(x[sl], env.species[sl], x[sl], env.species[sl], self.lengthscale_,
-                               self.descriptor_weights_).sum() + _CONST_VAR * (counts**2).sum()
+                               self.descriptor_weights_, self._zeta()).sum() + _CONST_VAR * (counts**2).sum()
         ev = self._latent_var(Ef, prior)
         if forces_std:
             batch = prepare_batch(self.descriptor_, env)
             raw = raw_rows(self.descriptor_, batch, self.inducing_, self.inducing_species_,
                            weights=self.descriptor_weights_)
             with torch.no_grad():
-                _, F, _ = assemble_rows(raw, self.lengthscale_)
+                _, F, _ = assemble_rows(raw, self.lengthscale_, zeta=self._zeta())
             F = torch.cat([F, F.new_zeros(F.shape[:-1] + (len(self.species_),))], dim=-1)
             fv = self._latent_var(F.reshape(-1, F.shape[-1]), None).reshape(-1, 3)
         for f in range(env.n_frames):

@@ -75,14 +75,19 @@ def prepare_batch(desc: SOAPDescriptor, env: Environments) -> EnvBatch:
 
 
 def kernel0(x: torch.Tensor, x_species: torch.Tensor, u: torch.Tensor, u_species: torch.Tensor,
-            lengthscale: torch.Tensor | float, weights: torch.Tensor | None = None) -> torch.Tensor:
+            lengthscale: torch.Tensor | float, weights: torch.Tensor | None = None, zeta: int | None = None
+            ) -> torch.Tensor:
     """``k0`` between environments ``x`` (n, D) and ``u`` (m, D) (zero across centre species).
 
-    ``k0 = exp(-sum_d w_d (x_d - u_d)^2 / (2 l^2))``; ``weights=None`` means ``w_d = 1``.
+    ``k0 = exp(-sum_d w_d (x_d - u_d)^2 / (2 l^2))``; ``weights=None`` means ``w_d = 1``. With an integer
+    ``zeta``: the dot-product kernel ``k0 = (x . u)^zeta`` of GAP and FLARE (``lengthscale`` and
+    ``weights`` unused).
     """
+    same = x_species[:, None] == u_species[None, :]
+    if zeta is not None:
+        return torch.where(same, (x @ u.T) ** int(zeta), torch.zeros((), dtype=x.dtype))
     w = torch.ones(x.shape[1], dtype=x.dtype) if weights is None else weights.to(x.dtype)
     sq = (x * x * w).sum(1)[:, None] + (u * u * w).sum(1)[None, :] - 2 * (x * w) @ u.T
-    same = x_species[:, None] == u_species[None, :]
     return torch.where(same, torch.exp(-sq / (2 * lengthscale**2)), torch.zeros((), dtype=x.dtype))
 
 
@@ -187,9 +192,10 @@ def raw_rows(desc: SOAPDescriptor, batch: EnvBatch, U: torch.Tensor, U_species: 
     return out
 
 
-def assemble_rows(raw: RawRows, lengthscale: torch.Tensor | float, forces: bool = True
+def assemble_rows(raw: RawRows, lengthscale: torch.Tensor | float, forces: bool = True, zeta: int | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Design rows of ``k0`` at ``lengthscale`` (differentiable in it).
+    """Design rows of ``k0`` at ``lengthscale`` (differentiable in it); with ``zeta`` of the dot-product
+    kernel ``(x . u)^zeta`` (``raw`` built without weights, so that ``x . u = 1 - sq / 2``).
 
     Returns energies ``(n_frames, m)``, forces ``(n_atoms, 3, m)`` (``-d/dr`` of the energy rows) and
     virials ``(n_frames, 3, 3, m)`` (``d/d eps``; stress rows are virial / volume).
@@ -201,15 +207,19 @@ def assemble_rows(raw: RawRows, lengthscale: torch.Tensor | float, forces: bool 
     E = torch.zeros((env.n_frames, m), dtype=dtype)
     F = torch.zeros((env.n_atoms, 3, m), dtype=dtype) if forces else None
     V = torch.zeros((env.n_frames, 3, 3, m), dtype=dtype) if forces else None
-    inv_l2 = 1.0 / lengthscale**2
+    inv_l2 = 1.0 / lengthscale**2 if zeta is None else None
     for k, cols in enumerate(raw.cols):
         envs = raw.envs[k]
-        kv = torch.exp(-0.5 * raw.sq[k] * inv_l2)                            # (e, m_b)
+        if zeta is not None:
+            c = 1.0 - 0.5 * raw.sq[k]
+            kv = c ** int(zeta)
+        else:
+            kv = torch.exp(-0.5 * raw.sq[k] * inv_l2)                        # (e, m_b)
         Eb = torch.zeros((env.n_frames, len(cols)), dtype=dtype).index_add(0, env.frame[envs], kv)
         E = E + _scatter_cols(Eb, cols, m)
         if not forces:
             continue
-        f = kv * inv_l2 / b.norm[envs][:, None]
+        f = (int(zeta) * c ** (int(zeta) - 1) if zeta is not None else kv * inv_l2) / b.norm[envs][:, None]
         pe = raw.pair_env[k]
         g = f[pe][:, :, None] * (raw.Q[k] - raw.RV[k][:, None, :] - raw.a[k][pe][:, :, None] * raw.RX[k][:, None, :])
         sub = _SubEnv(env, raw.pairs[k])

@@ -72,8 +72,8 @@ def _frames():
     return [a, b]
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_design_rows_match_reverse_mode_autograd(weighted):
+@pytest.mark.parametrize("weighted,zeta", [(False, None), (True, None), (False, 2), (False, 3)])
+def test_design_rows_match_reverse_mode_autograd(weighted, zeta):
     desc = SOAPDescriptor(SPECIES, cutoff=4.0, n_max=3, l_max=3)
     w = torch.as_tensor(np.random.default_rng(5).uniform(0.1, 3.0, desc.size)) if weighted else None
     frames = _frames()
@@ -82,9 +82,9 @@ def test_design_rows_match_reverse_mode_autograd(weighted):
     idx = torch.tensor([0, 1, 2, 4, 6, 7])
     U, Us = batch.x[idx], env.species[idx]
     ell = 0.3
-    E, F, V = assemble_rows(raw_rows(desc, batch, U, Us, weights=w, max_block=2000), ell)   # chunked path
+    E, F, V = assemble_rows(raw_rows(desc, batch, U, Us, weights=w, max_block=2000), ell, zeta=zeta)  # chunked
     d = env.d.clone().requires_grad_(True)
-    k = kernel0(desc.normalised(d, env), env.species, U, Us, ell, w)
+    k = kernel0(desc.normalised(d, env), env.species, U, Us, ell, w, zeta)
     E_ref = torch.zeros(env.n_frames, len(U), dtype=k.dtype).index_add(0, env.frame, k)
     np.testing.assert_allclose(E.numpy(), E_ref.detach().numpy(), rtol=1e-12)
     for m in range(len(U)):

@@ -181,3 +181,20 @@ def test_gp_calculator_runs_the_local_gp_from_its_file(fitted, tmp_path):
     np.testing.assert_allclose(atoms.get_stress(), p.stress[0], atol=1e-12)
     np.testing.assert_allclose(atoms.calc.results["local_energy_std"], p.local_energy_std[0], rtol=1e-10)
     assert atoms.calc.results["forces_std"].shape == (len(atoms), 3) and atoms.calc.results["energy_std"] > 0
+
+
+def test_dot_product_kernel_fits_and_differentiates(tmp_path):
+    frames = alloy_set(6, seed=0, repeat=(2, 2, 2))
+    gp = LocalGPPotential(**dict(SMALL, kernel="dot", zeta=2)).fit(frames)
+    assert np.isnan(gp.lengthscale_) and gp.tune_laplace_ is None and gp.laplace_ is not None
+    atoms = triclinic_alloy(43)
+    h = 1e-5
+    ap, am = atoms.copy(), atoms.copy()
+    ap.positions[2, 1] += h
+    am.positions[2, 1] -= h
+    fd = -(gp.predict([ap]).energy[0] - gp.predict([am]).energy[0]) / (2 * h)
+    assert gp.predict([atoms]).forces[0][2, 1] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+    gp2 = LocalGPPotential.load(gp.save(tmp_path / "dot.pt"))
+    assert gp2.predict([atoms]).energy[0] == pytest.approx(gp.predict([atoms]).energy[0], rel=1e-12)
+    with pytest.raises(ValueError, match="kernel must be"):
+        LocalGPPotential(kernel="matern").fit(frames)
