@@ -16,6 +16,15 @@ One step a file, in the order data flows (each imports only the ones above it):
 - ``evaluation.py`` metrics (:mod:`sciml.metrics`); ``model_file.py`` save/load
 - ``global_gp.py`` :class:`GPPotential`; ``loading.py`` load by format key; ``calculator.py``;
   ``cli.py`` ``sciml gp train|eval``
+
+The local-environment GP for materials (:class:`LocalGPPotential`), in the same order:
+
+- ``soap.py`` neighbour lists (periodic), SOAP power spectrum, several elements
+- ``sparse_features.py`` kernel and design rows (energies, forces, stress) against inducing environments
+- ``sparse.py`` projected-process (DTC) marginal likelihood from sufficient statistics, k-means++ selection
+- ``local_gp.py`` :class:`LocalGPPotential` (fit, predict with per-atom stds, calibrate, save/load);
+  ``local_cli.py`` the ``--kind local`` branch of ``sciml gp train``
+- ``onthefly.py`` FLARE-style on-the-fly learning (:func:`on_the_fly`, also in :mod:`sciml.gp.active`)
 """
 from __future__ import annotations
 
@@ -30,6 +39,8 @@ _LAZY = {
     "GPCalculator": "calculator",
     "EnergyForceKernel": "kernels",
     "active_learning": "active",
+    "LocalGPPotential": "local_gp",
+    "on_the_fly": "onthefly",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

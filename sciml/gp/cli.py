@@ -58,14 +58,24 @@ def register(app: typer.Typer) -> None:
                                                  "(default: half the machine's memory)."),
         calibrate: Optional[Path] = typer.Option(None, "--calibrate", hidden=True, help="Same as --valid."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+        n_sparse: int = typer.Option(1000, "--n-sparse", help="--kind local: inducing environments."),
+        cutoff: float = typer.Option(5.0, "--cutoff", help="--kind local: environment cutoff (Å)."),
     ) -> None:
         """Fit a GP potential and save it; prints a JSON summary (hyperparameters, Laplace errors, fit time)."""
+        if kind not in ("global", "local"):
+            raise typer.BadParameter(f"--kind must be global or local, got {kind!r}")
+        if kind == "local":
+            from sciml.gp.local_cli import train_local
+
+            try:
+                summary = train_local(train, out, n_train, n_sparse, cutoff,
+                                      valid if valid is not None else calibrate, seed, quiet)
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from err
+            typer.echo(json.dumps(summary, indent=2))
+            return
         from sciml.atoms import read_frames
         from sciml.gp.global_gp import GPPotential
-
-        if kind != "global":
-            raise typer.BadParameter(f"--kind must be global or local, got {kind!r}" if kind != "local" else
-                                     "--kind local is not available in this build")
         if kernel not in ("matern52", "rbf"):
             raise typer.BadParameter(f"--kernel must be matern52 or rbf, got {kernel!r}")
         sym = {"auto": "auto", "on": True, "off": False}.get(symmetry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import torch
 
 from sciml.workflows.engine import run_workflow
@@ -46,3 +47,24 @@ def test_gp_active_learning_demo(tmp_path):
     assert abs(m["final_forces_coverage_95"] - float(np.mean(err <= norm.ppf(0.975) * Fs))) < 1e-12
     run_workflow("gp_active_learning", cfg, out=out, executor="local")  # skips the finished job
     assert json.loads((out / "metrics.json").read_text()) == m
+
+
+@pytest.mark.slow
+def test_gp_active_learning_onthefly_on_a_metal(tmp_path):
+    """mode: onthefly -- local GP learnt during EMT MD of a bundled alloy trajectory."""
+    from sciml.workflows import gp_active_learning as wf
+
+    cfg = wf.onthefly_demo_config()
+    out = tmp_path / "otf"
+    run_workflow("gp_active_learning", cfg, out=out, executor="local")
+    curve = pd.read_csv(out / "learning_curve.csv")
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(curve) >= 1 and curve["n_train"].is_monotonic_increasing
+    assert m["reference_calls_mean"] <= cfg.max_reference_calls
+    job = out / "jobs" / "seed_00"
+    log = pd.read_csv(job / "md_log.csv")
+    labels = pd.read_csv(job / "labels.csv")
+    assert len(log) == cfg.otf_steps and log["labelled"].sum() == len(labels)
+    assert (labels["max_local_std"] > labels["threshold"]).all()
+    assert (labels["n_sparse"].diff().dropna() > 0).all()      # each label adds inducing environments
+    assert (job / "model.pt").exists() and (job / "dataset.extxyz").exists()
