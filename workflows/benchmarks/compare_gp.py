@@ -153,9 +153,7 @@ def main(argv=None) -> int:
                 cmd += ["--sigmas", *map(str, a.sigmas)]
             if a.sgdml_full_grid:
                 cmd += ["--full-grid"]
-            # its own venv lacks sciml: the shared helper's atomic JSON writer comes from this checkout
-            genv = dict(env, PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
-            g = _run_json(cmd, genv, out / f"sgdml_n{n}.log", gj, a.timeout + 60)
+            g = _run_json(cmd, env, out / f"sgdml_n{n}.log", gj, a.timeout + 60)
             if "results" in g:
                 g = {**g["results"][0], "process_wall_s": g.get("process_wall_s")}
             print(f"N={n} sGDML: " + (g.get("infeasible") or

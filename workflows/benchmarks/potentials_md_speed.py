@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             print("sciml", json.dumps(row), flush=True)
     if not a.no_mace:
         mout = folder / "mace_md_speed.json"
-        env = dict(os.environ, PYTHONPATH=str(bc.REPO))  # bench_common.write_json uses sciml._io
+        env = dict(os.environ)
         cmd = [a.mace_python, str(Path(__file__).with_name("mace_md_speed.py")), "--structures",
                *[str(files[s]) for s in a.sizes], "--steps", str(a.mace_steps), "--threads", str(a.threads),
                "--out", str(mout)]
