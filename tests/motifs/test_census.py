@@ -161,6 +161,12 @@ def test_node_labels_of_any_kind_give_the_same_census(engine):
     ]
     for H in relabelled:
         assert motif_census(H, size=4, engine=engine) == ref
+    # graph views (filtered adjacency, reversed) count like their copies
+    sub = G.subgraph(range(5, 35))
+    rev = G.reverse(copy=False)
+    for view in (sub, rev):
+        assert motif_census(view, size=4, engine=engine) == motif_census(nx.DiGraph(view), size=4, engine=engine)
+    assert triad_census(rev, engine=engine) == dict(nx.triadic_census(nx.DiGraph(rev)))
     src, dst, n, nodes = census.graph_to_arrays(nx.relabel_nodes(G, {v: f"n{v}" for v in G}))
     assert np.all(np.diff(src * n + dst) > 0)  # sorted by (source, target), no duplicates
     assert sorted(zip(src.tolist(), dst.tolist())) == sorted(G.edges())
