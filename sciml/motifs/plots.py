@@ -171,7 +171,8 @@ def plot_reliability(before: pd.DataFrame, after: pd.DataFrame, path: str | Path
         ece = ece_of_table(tab)
         ax.bar(mid[used], tab.loc[used, "accuracy"], width=width[used] * 0.95, color=color, alpha=0.8,
                label=f"accuracy ({label}); ECE = {ece:.3f}")
-        ax.plot(tab.loc[used, "confidence"], tab.loc[used, "accuracy"], "o", color="k", ms=3, label="mean confidence")
+        ax.plot(tab.loc[used, "confidence"], tab.loc[used, "accuracy"], "o", color="k", ms=3,
+                label="(mean confidence, accuracy) of a bin")
         ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
