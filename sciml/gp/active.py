@@ -1,6 +1,6 @@
 """Uncertainty-driven active learning of a GP potential.
 
-Loop: fit :class:`~sciml.gp.model.GPPotential` on the labelled set -> run Langevin MD
+Loop: fit :class:`~sciml.gp.GPPotential` on the labelled set -> run Langevin MD
 with the GP as calculator -> record the model's (latent) force uncertainty along
 the trajectory -> label the ``n_select`` most uncertain frames (kept at least
 ``min_separation`` steps apart) with a reference ASE calculator (tblite
@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 from ase import Atoms
 
-from .model import GPPotential, evaluate
+from .evaluation import evaluate
+from .global_gp import GPPotential
 
 __all__ = ["ActiveLearningResult", "active_learning", "run_md_with_uncertainty"]
 
