@@ -22,6 +22,7 @@ import pandas as pd
 from sciml._io import atomic_write, atomic_write_json, atomic_write_text
 
 from .calibration import ece_of_table, pool_reliability
+from .plots import plot_reliability, plot_saliency_profiles, plot_z_distributions, plot_z_profiles
 
 __all__ = ["TrainingComparison", "bh_adjust"]
 
@@ -159,8 +160,6 @@ class TrainingComparison:
 
     def plot(self, out: str | Path) -> list[Path]:
         """Write the figures into ``out``; returns their paths."""
-        from .plots import plot_reliability, plot_saliency_profiles, plot_z_distributions, plot_z_profiles
-
         out = Path(out)
         paths = [plot_z_profiles(self, out / "z_profiles.png"), plot_z_distributions(self, out / "z_distributions.png")]
         sal = {c: np.mean([r["saliency"][c] for r in self.results], axis=0) for c in self.results[0]["saliency"]}
