@@ -12,9 +12,11 @@ from .canonical import canonical_analysis
 from .gradients import (PreparedData, SelectionWarning, check_design_rank, design, differentials,
                         gamma_from_quadratic, prepare_data, quadratic_terms, relative_fitness,
                         standardize_traits, term_names, vif)
-from .inference import (GLMAverageEngine, MomentEngine, average_gradients, bca_interval, delta_method_se,
-                        freedman_lane_pvalues, glm, group_f_stat, group_lrt, ols, percentile_interval,
-                        permutation_null, permutation_pvalue, run_bootstrap, run_jackknife)
+from .average import GLMAverageEngine, average_gradients, delta_method_se
+from .bootstrap import MomentEngine, bca_interval, percentile_interval, run_bootstrap, run_jackknife
+from .fits import glm, ols
+from .group_test import group_test
+from .permutation import freedman_lane_pvalues, permutation_null, permutation_pvalue
 from .results import SelectionResult
 
 
@@ -107,7 +109,7 @@ def lande_arnold(
         except ValueError as exc:
             raise ValueError(f"group {name!r} of {groups!r} (n = {len(part)}): {exc}") from exc
     if compare_groups and len(prep.group_names) > 1:
-        result.group_test = _group_test(prep, quadratic, permutations, seed)
+        result.group_test = group_test(prep, quadratic, permutations, seed)
     result.group_col = groups
     return result
 
@@ -140,9 +142,9 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
 
     tq = lambda df: stats.t.ppf(0.5 + level / 2, df)  # noqa: E731
     fl = ols(Xl, w)
-    b_est, b_se = fl.coef[G:G + p], fl.se[G:G + p]
-    beta = pd.DataFrame({"estimate": b_est, "se": b_se, "ci_low": b_est - tq(fl.df) * b_se,
-                         "ci_high": b_est + tq(fl.df) * b_se, "p_value": fl.p[G:G + p]}, index=traits)
+    b_est, b_se = fl.params[G:G + p], fl.bse[G:G + p]
+    beta = pd.DataFrame({"estimate": b_est, "se": b_se, "ci_low": b_est - tq(fl.df_resid) * b_se,
+                         "ci_high": b_est + tq(fl.df_resid) * b_se, "p_value": fl.pvalues[G:G + p]}, index=traits)
     methods = {"beta": "OLS on relative fitness; CI t; p t-test", "S": "cov(w, z); CI t; p t-test",
                "gamma": "OLS quadratic, diagonal doubled; CI t; p t-test", "C": "cov(w, (z-zbar)^2); CI t; p t-test"}
 
@@ -153,7 +155,7 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
     for j in range(p):
         f = ols(np.column_stack([np.ones(len(w)), Uc[:, j]]), w)
         var = Uc[:, j] @ Uc[:, j] / (len(w) - 1)
-        S_se[j], S_p[j] = f.se[1] * var, f.p[1]
+        S_se[j], S_p[j] = f.bse[1] * var, f.pvalues[1]
     diffs = pd.DataFrame({"estimate": S, "se": S_se, "ci_low": S - tq(S_df) * S_se, "ci_high": S + tq(S_df) * S_se,
                           "p_value": S_p}, index=traits)
     C_se = np.zeros((p, p))
@@ -163,8 +165,8 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
         bc = b - b.mean()
         f = ols(np.column_stack([np.ones(len(w)), bc]), w)
         var = bc @ bc / (len(w) - 1)
-        C_se[i, j] = C_se[j, i] = f.se[1] * var
-        C_p[i, j] = C_p[j, i] = f.p[1]
+        C_se[i, j] = C_se[j, i] = f.bse[1] * var
+        C_p[i, j] = C_p[j, i] = f.pvalues[1]
 
     res = SelectionResult(traits=traits, fitness=prep.fitness, fitness_type=prep.fitness_type,
                           standardize=prep.standardize, n=prep.n, beta=beta, differentials=diffs,
@@ -177,12 +179,12 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
     if quadratic:
         fq = ols(Xq, w)
         res.models["quadratic"] = fq
-        g_est = gamma_from_quadratic(fq.coef[G + p:], p)
-        g_se = gamma_from_quadratic(fq.se[G + p:], p)         # SEs doubled on the diagonal too
-        g_p = gamma_from_quadratic(fq.p[G + p:], p)
+        g_est = gamma_from_quadratic(fq.params[G + p:], p)
+        g_se = gamma_from_quadratic(fq.bse[G + p:], p)         # SEs doubled on the diagonal too
+        g_p = gamma_from_quadratic(fq.pvalues[G + p:], p)
         g_p[np.diag_indices(p)] /= 2.0                         # p-values are not doubled
         res.gamma, res.gamma_se, res.gamma_p = mat(g_est), mat(g_se), mat(g_p)
-        res.gamma_ci_low, res.gamma_ci_high = mat(g_est - tq(fq.df) * g_se), mat(g_est + tq(fq.df) * g_se)
+        res.gamma_ci_low, res.gamma_ci_high = mat(g_est - tq(fq.df_resid) * g_se), mat(g_est + tq(fq.df_resid) * g_se)
 
     # GLM-based p-values and average gradients
     if prep.fitness_type in ("binary", "count"):
@@ -191,19 +193,19 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
         gl = glm(Xl, prep.W, fam, what="linear model", count_model=count_model)
         res.models["glm_linear"] = gl
         label = {"binomial": "logistic", "poisson": "Poisson", "negbin": "negative binomial"}[gl.family]
-        beta["p_value"] = gl.p[G:G + p]
+        beta["p_value"] = gl.pvalues[G:G + p]
         methods["beta"] = f"OLS on relative fitness; CI t; p {label} Wald"
         for j in range(p):
             gj = glm(np.column_stack([np.ones(prep.n) if G == 1 else Xl[:, :G], Uc[:, j]]), prep.W,
                      gl.family if gl.family != "poisson" else "poisson", what=f"univariate model of {traits[j]!r}")
-            diffs.iat[j, diffs.columns.get_loc("p_value")] = gj.p[-1]
+            diffs.iat[j, diffs.columns.get_loc("p_value")] = gj.pvalues[-1]
         methods["S"] = f"cov(w, z); CI t; p univariate {label} Wald"
 
         def avg_b(th):
             return average_gradients(th, Xl, U, link, G, codes, False)[0]
 
         ab = avg_b(gl.params)
-        ab_se = delta_method_se(avg_b, gl.params, gl.cov)
+        ab_se = delta_method_se(avg_b, gl.params, gl.cov_params())
         z = stats.norm.ppf(0.5 + level / 2)
         res.average_gradients = pd.DataFrame(
             {"estimate": ab, "se": ab_se, "ci_low": ab - z * ab_se, "ci_high": ab + z * ab_se,
@@ -214,7 +216,7 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
             gq = glm(Xq, prep.W, gl.family if gl.family != "poisson" else "poisson", what="quadratic model",
                      count_model=count_model)
             res.models["glm_quadratic"] = gq
-            qp = gamma_from_quadratic(gq.p[G + p:], p)
+            qp = gamma_from_quadratic(gq.pvalues[G + p:], p)
             qp[np.diag_indices(p)] /= 2.0
             res.gamma_p = mat(qp)
             methods["gamma"] = f"OLS quadratic, diagonal doubled; CI t; p {label} Wald"
@@ -223,7 +225,7 @@ def _analyse(prep: PreparedData, *, bootstrap: int, permutations: int, seed: int
                 return average_gradients(th, Xq, U, link, G, codes, True)[1]
 
             res.average_gamma = mat(avg_g(gq.params))
-            res.average_gamma_se = mat(delta_method_se(avg_g, gq.params, gq.cov))
+            res.average_gamma_se = mat(delta_method_se(avg_g, gq.params, gq.cov_params()))
             with np.errstate(divide="ignore", invalid="ignore"):
                 res.average_gamma_p = mat(2 * stats.norm.sf(np.abs(res.average_gamma.to_numpy()
                                                                    / res.average_gamma_se.to_numpy())))
@@ -341,43 +343,3 @@ def _bootstrap_average_gradients(res: SelectionResult, prep: PreparedData, gl, B
         if bad:
             res.notes.append(f"{key}: {bad} of {B} bootstrap GLM fits separated or did not converge and were "
                              f"left out of its intervals")
-
-
-def _group_test(prep: PreparedData, quadratic: bool, permutations: int, seed: int | None) -> pd.DataFrame:
-    """Test that linear (and quadratic) gradients are equal in all groups."""
-    U = standardize_traits(prep.Z_raw, prep.standardize)
-    codes, G = prep.group_codes, len(prep.group_names)
-    w = relative_fitness(prep.W, codes)
-    rows = []
-    for quad in ([False, True] if quadratic else [False]):
-        label = "gamma" if quad else "beta"
-        n_par = G * (1 + prep.p + (prep.p * (prep.p + 1) // 2 if quad else 0))
-        if prep.n <= n_par:
-            rows.append({"gradients": label, "statistic": np.nan, "df": np.nan, "df_resid": np.nan, "p_value": np.nan,
-                         "method": f"not testable: {n_par} parameters for {prep.n} individuals"})
-            continue
-        if prep.fitness_type == "continuous":
-            F, df1, df2 = group_f_stat(w, U, codes, G, quad)
-            row = {"gradients": label, "statistic": F, "df": df1, "df_resid": df2,
-                   "p_value": stats.f.sf(F, df1, df2), "method": "F-test of group x trait interactions (OLS)"}
-        else:
-            fam = "binomial" if prep.fitness_type == "binary" else "count"
-            lr, df1, fam = group_lrt(prep.W, U, codes, G, quad, fam)
-            row = {"gradients": label, "statistic": lr, "df": df1, "df_resid": np.nan,
-                   "p_value": stats.chi2.sf(lr, df1),
-                   "method": f"likelihood-ratio test of group x trait interactions ({fam} GLM)"}
-        if permutations:
-            F_obs, *_ = group_f_stat(w, U, codes, G, quad)
-            rng = np.random.default_rng(None if seed is None else seed + 2)
-            null = np.empty(permutations)
-            for b in range(permutations):
-                c = rng.permutation(codes)
-                if any(prep.W[c == g].sum() == 0 for g in range(G)):
-                    null[b] = np.nan
-                    continue
-                null[b] = group_f_stat(relative_fitness(prep.W, c), U, c, G, quad)[0]
-            null = null[np.isfinite(null)]
-            row["p_permutation"] = (1 + np.sum(null >= F_obs * (1 - 1e-12))) / (len(null) + 1)
-            row["method"] += f"; p_permutation: group labels permuted (B={len(null)})"
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -25,12 +25,12 @@ def _quadratic_w(result, Zgrid: np.ndarray) -> np.ndarray:
     p = len(result.traits)
     if fq is None:
         fl = result.models["linear"]
-        G = len(fl.coef) - p
-        return fl.coef[:G].mean() + Zgrid @ fl.coef[G:]
-    G = len(fq.coef) - p - p * (p + 1) // 2
+        G = len(fl.params) - p
+        return fl.params[:G].mean() + Zgrid @ fl.params[G:]
+    G = len(fq.params) - p - p * (p + 1) // 2
     g = result.gamma.to_numpy()
-    b = fq.coef[G:G + p]
-    return fq.coef[:G].mean() + Zgrid @ b + 0.5 * np.einsum("ni,ij,nj->n", Zgrid, g, Zgrid)
+    b = fq.params[G:G + p]
+    return fq.params[:G].mean() + Zgrid @ b + 0.5 * np.einsum("ni,ij,nj->n", Zgrid, g, Zgrid)
 
 
 def plot_fitness_functions(result, surface=None, traits: Sequence[str] | None = None, bins: int = 8,

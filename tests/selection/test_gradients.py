@@ -6,7 +6,8 @@ import statsmodels.api as sm
 
 from sciml.selection import gamma_from_quadratic, lande_arnold, relative_fitness, standardize_traits
 from sciml.selection.gradients import design, prepare_data
-from sciml.selection.inference import MomentEngine, average_gradients
+from sciml.selection.average import average_gradients
+from sciml.selection.bootstrap import MomentEngine
 
 TR = ["z1", "z2", "z3"]
 
@@ -175,7 +176,7 @@ def test_average_gradient_formula_for_quadratic_logistic():
 
 @pytest.mark.parametrize("quadratic", [False, True])
 def test_glm_average_engine_equals_analysis_of_resample(pop, quadratic):
-    from sciml.selection.inference import GLMAverageEngine
+    from sciml.selection.average import GLMAverageEngine
 
     key = "gamma_avg" if quadratic else "beta_avg"
     get = (lambda r: r.average_gamma.to_numpy()) if quadratic else (lambda r: r.average_gradients["estimate"].to_numpy())

@@ -3,7 +3,7 @@
 
 n = 1,000 individuals, 5 traits (20 regression terms + intercept in the quadratic model),
 10,000 bootstrap replicates. sciml resamples with counts-as-weights in batched normal equations
-(:class:`sciml.selection.inference.MomentEngine`); the reference is the usual loop that resamples
+(:class:`sciml.selection.bootstrap.MomentEngine`); the reference is the usual loop that resamples
 rows and refits statsmodels OLS each time (timed on a subset of replicates and extrapolated).
 Both recompute relative fitness and the SD standardisation inside every replicate.
 
@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from sciml.selection import lande_arnold
-    from sciml.selection.inference import MomentEngine, bootstrap_counts, run_bootstrap
+    from sciml.selection.bootstrap import MomentEngine, bootstrap_counts, run_bootstrap
 
     rng = np.random.default_rng(0)
     n, p, B = args.n, args.traits, args.replicates
