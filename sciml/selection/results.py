@@ -72,6 +72,7 @@ class SelectionResult:
     bootstrap: int = 0
     permutations: int = 0
     ci_method: str = "t"
+    level: float = 0.95
     methods: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
