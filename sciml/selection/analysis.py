@@ -24,7 +24,7 @@ def lande_arnold(
     groups: str | None = None,
     seed: int | None = None,
     *,
-    quadratic: bool | None = True,
+    quadratic: bool | None = None,
     ci_method: str = "bca",
     level: float = 0.95,
     missing: str = "drop",
@@ -58,6 +58,12 @@ def lande_arnold(
       (``result.groups``; traits standardised within the group) and a test of equal gradients
       (``result.group_test``: F-test, or likelihood ratio for binary/count fitness, plus a
       permutation test of group labels when ``permutations > 0``).
+
+    * ``quadratic=None`` (default): gamma (with its SEs, intervals, p-values) and the canonical analysis are
+      estimated when the quadratic model can be fitted; otherwise (too few individuals for its
+      ``1 + p + p(p+1)/2`` parameters, or a rank-deficient design) beta and S are still reported
+      with their inference, the gamma outputs are ``None``, and a :class:`SelectionWarning`
+      gives the reason. ``quadratic=True`` turns that into an error; ``False`` skips gamma.
 
     Policies: rows with missing values are dropped and counted (``missing="raise"`` to refuse);
     constant or perfectly collinear traits, too many parameters for the sample size, negative or

@@ -65,10 +65,13 @@ def group_test(prep: PreparedData, quadratic: bool, permutations: int, seed: int
     rows = []
     for quad in ([False, True] if quadratic else [False]):
         label = "gamma" if quad else "beta"
-        n_par = G * (1 + prep.p + (prep.p * (prep.p + 1) // 2 if quad else 0))
-        if prep.n <= n_par:
+        per_group = 1 + prep.p + (prep.p * (prep.p + 1) // 2 if quad else 0)
+        sizes = np.bincount(codes, minlength=G)
+        small = [f"{prep.group_names[g]!r} has {sizes[g]}" for g in range(G) if sizes[g] <= per_group]
+        if small:
             rows.append({"gradients": label, "statistic": np.nan, "df": np.nan, "df_resid": np.nan, "p_value": np.nan,
-                         "method": f"not testable: {n_par} parameters for {prep.n} individuals"})
+                         "method": f"not testable: the group-specific model has {per_group} parameters per group "
+                                   f"and group {', '.join(small)} individuals"})
             continue
         if prep.fitness_type == "continuous":
             F, df1, df2 = group_f_stat(w, U, codes, G, quad)

@@ -101,7 +101,9 @@ def build_designs(prep: PreparedData, quadratic: bool | None, notes: list[str]) 
         except ValueError as exc:
             if quadratic:
                 raise
-            msg = f"quadratic gradients (gamma) not estimated: {exc}; linear gradients (beta) are reported"
+            reason = str(exc).split("; use fewer traits")[0]
+            msg = (f"quadratic gradients (gamma) not estimated: {reason}; linear gradients (beta) are reported "
+                   f"(pass quadratic=False to skip gamma silently)")
             notes.append(msg)
             warnings.warn(msg, SelectionWarning, stacklevel=4)
             Xq = None

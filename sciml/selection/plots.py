@@ -20,7 +20,8 @@ def _plt():
 
 
 def _quadratic_w(result, Zgrid: np.ndarray) -> np.ndarray:
-    """Predicted relative fitness of the quadratic OLS model at standardised traits ``Zgrid``."""
+    """Predicted relative fitness of the quadratic OLS model at standardised traits ``Zgrid`` (the
+    linear model when gamma was not estimated)."""
     fq = result.models.get("quadratic")
     p = len(result.traits)
     if fq is None:
@@ -31,6 +32,10 @@ def _quadratic_w(result, Zgrid: np.ndarray) -> np.ndarray:
     g = result.gamma.to_numpy()
     b = fq.params[G:G + p]
     return fq.params[:G].mean() + Zgrid @ b + 0.5 * np.einsum("ni,ij,nj->n", Zgrid, g, Zgrid)
+
+
+def _regression_label(result) -> str:
+    return "quadratic regression" if "quadratic" in result.models else "linear regression (gamma not estimated)"
 
 
 def plot_fitness_functions(result, surface=None, traits: Sequence[str] | None = None, bins: int = 8,
@@ -62,7 +67,7 @@ def plot_fitness_functions(result, surface=None, traits: Sequence[str] | None = 
         grid = np.linspace(z.min(), z.max(), 80)
         Zg = np.zeros((len(grid), len(result.traits)))
         Zg[:, result.traits.index(t)] = grid
-        ax.plot(grid, _quadratic_w(result, Zg), color="C0", label="quadratic regression")
+        ax.plot(grid, _quadratic_w(result, Zg), color="C0", label=_regression_label(result))
         if surface is not None and t in surface.traits_:
             Zs = np.zeros((len(grid), len(surface.traits_)))
             Zs[:, surface.traits_.index(t)] = grid
@@ -105,7 +110,7 @@ def plot_fitness_surface(result, traits: Sequence[str] | None = None, surface=No
         src = "GP fitness surface"
     else:
         Wg = _quadratic_w(result, Zg)
-        src = "quadratic regression"
+        src = _regression_label(result)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     cs = ax.contourf(A, Bm, Wg.reshape(A.shape), levels=14, cmap="viridis")
     fig.colorbar(cs, ax=ax, label="predicted relative fitness")
@@ -126,7 +131,7 @@ def plot_canonical(result, n_grid: int = 60):
     plt = _plt()
     can = result.canonical
     if can is None:
-        raise ValueError("the result has no canonical analysis (quadratic=False)")
+        raise ValueError("the result has no canonical analysis (gamma was not estimated)")
     Y = can.canonical_traits(result.data[result.traits])
     lam = can.eigenvalues["estimate"].to_numpy()
     th = can.theta["estimate"].to_numpy()
