@@ -39,45 +39,71 @@ def write_report(result, out: str | Path, surface=None, surface_gradients=None, 
     -------
     >>> write_report(res, "selection_out")    # doctest: +SKIP
     """
-    from .plots import plot_canonical, plot_fitness_functions, plot_fitness_surface, plot_gradients
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files: list[str] = []
-
-    def csv(name: str, df: pd.DataFrame, index: bool = False) -> None:
-        atomic_write_text(out / name, df.to_csv(index=index))
-        files.append(name)
-
-    def png(name: str, fig) -> None:
-        import matplotlib.pyplot as plt
-
-        atomic_savefig(fig, out / name)
-        plt.close(fig)
-        files.append(name)
-
-    csv("gradients.csv", result.table(groups=True))
-    if result.gamma is not None:
-        csv("gamma.csv", result.gamma, index=True)
-    if result.canonical is not None:
-        csv("canonical_eigenvalues.csv", result.canonical.eigenvalues, index=True)
-        csv("canonical_M.csv", result.canonical.M, index=True)
-    if result.group_test is not None:
-        csv("group_test.csv", result.group_test)
-    if surface_gradients is not None:
-        sb, sg = surface_gradients
-        csv("surface_gradients.csv", pd.concat([sb.reset_index(names="trait_i").assign(trait_j="", type="beta"),
-                                                sg.assign(type="gamma")], ignore_index=True))
-    png("gradients.png", plot_gradients(result))
-    png("fitness_functions.png", plot_fitness_functions(result, surface=surface))
-    if len(result.traits) >= 2:
-        png("fitness_surface.png", plot_fitness_surface(result, surface=surface))
-        if result.canonical is not None:
-            png("canonical.png", plot_canonical(result))
+    files = _write_tables(result, out, surface_gradients)
+    files += _write_plots(result, out, surface)
     atomic_write_json(out / "result.json", result.to_dict())
     atomic_write_text(out / "summary.txt", result.summary() + "\n")
     files += ["result.json", "summary.txt"]
+    md = _markdown(result, files, surface_gradients, title, dataset)
+    atomic_write_text(out / "report.md", "\n".join(md))
+    files.append("report.md")
+    return _headline_metrics(result, files, surface_gradients)
 
+
+def _write_tables(result, out: Path, surface_gradients) -> list[str]:
+    """CSV tables: all estimates (tidy), gamma, canonical analysis, group test, GP surface gradients."""
+    tables = {"gradients.csv": (result.table(groups=True), False)}
+    if result.gamma is not None:
+        tables["gamma.csv"] = (result.gamma, True)
+    if result.canonical is not None:
+        tables["canonical_eigenvalues.csv"] = (result.canonical.eigenvalues, True)
+        tables["canonical_M.csv"] = (result.canonical.M, True)
+    if result.group_test is not None:
+        tables["group_test.csv"] = (result.group_test, False)
+    if surface_gradients is not None:
+        sb, sg = surface_gradients
+        tables["surface_gradients.csv"] = (pd.concat([sb.reset_index(names="trait_i").assign(trait_j="", type="beta"),
+                                                      sg.assign(type="gamma")], ignore_index=True), False)
+    for name, (df, index) in tables.items():
+        atomic_write_text(out / name, df.to_csv(index=index))
+    return list(tables)
+
+
+def _write_plots(result, out: Path, surface) -> list[str]:
+    """PNG figures: gradients, fitness functions, fitness surface and canonical axes (two or more traits)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_canonical, plot_fitness_functions, plot_fitness_surface, plot_gradients
+
+    figs = {"gradients.png": lambda: plot_gradients(result),
+            "fitness_functions.png": lambda: plot_fitness_functions(result, surface=surface)}
+    if len(result.traits) >= 2:
+        figs["fitness_surface.png"] = lambda: plot_fitness_surface(result, surface=surface)
+        if result.canonical is not None:
+            figs["canonical.png"] = lambda: plot_canonical(result)
+    for name, make in figs.items():
+        fig = make()
+        atomic_savefig(fig, out / name)
+        plt.close(fig)
+    return list(figs)
+
+
+def _markdown(result, files: list[str], surface_gradients, title: str | None, dataset: str | None) -> list[str]:
+    """The lines of ``report.md``: header and notes, then one section per analysis, then the figures."""
+    md = _md_header(result, title, dataset)
+    md += ["", "## Linear selection gradients (beta)", "", f"Method: {result.methods.get('beta', '')}.", "",
+           _vec_md(result.beta), "", "## Selection differentials (S)", "", _vec_md(result.differentials), ""]
+    if result.average_gradients is not None:
+        md += ["## Average gradients of the GLM fitness function (Janzen & Stern)", "",
+               _vec_md(result.average_gradients), ""]
+    md += _md_gamma(result) + _md_groups(result) + _md_surface(surface_gradients)
+    md += ["## Figures", ""] + [f"![{f}]({f})" for f in files if f.endswith(".png")] + [""]
+    return md
+
+
+def _md_header(result, title: str | None, dataset: str | None) -> list[str]:
     std = {"sd": "standardised to unit variance (SD, n-1)", "mean": "mean-standardised",
            None: "centred, original units"}[result.standardize]
     md = [f"# {title or 'Selection analysis'}", ""]
@@ -87,13 +113,11 @@ def write_report(result, out: str | Path, surface=None, surface_gradients=None, 
            f"{len(result.traits)} traits, {std}; n = {result.n}"
            + (f", relative fitness within groups of `{result.group_col}`" if result.group_col else "") + ".",
            f"Bootstrap replicates: {result.bootstrap}; permutations: {result.permutations}.", ""]
-    for note in result.notes:
-        md.append(f"- Note: {note}")
-    md += ["", "## Linear selection gradients (beta)", "", f"Method: {result.methods.get('beta', '')}.", "",
-           _vec_md(result.beta), "", "## Selection differentials (S)", "", _vec_md(result.differentials), ""]
-    if result.average_gradients is not None:
-        md += ["## Average gradients of the GLM fitness function (Janzen & Stern)", "",
-               _vec_md(result.average_gradients), ""]
+    return md + [f"- Note: {note}" for note in result.notes]
+
+
+def _md_gamma(result) -> list[str]:
+    md = []
     if result.gamma is not None:
         md += ["## Quadratic selection gradients (gamma, diagonal doubled)", "",
                f"Method: {result.methods.get('gamma', '')}.", "",
@@ -104,26 +128,30 @@ def write_report(result, out: str | Path, surface=None, surface_gradients=None, 
         md += ["## Canonical analysis of gamma", "", f"Method: {ev['method'].iloc[0]}.", "",
                _md_table(ev[["estimate", "se", "ci_low", "ci_high", "p_value"]].reset_index(names="axis")), "",
                "Eigenvectors (columns):", "", _md_table(result.canonical.M.reset_index(names="trait")), ""]
-    if result.group_test is not None:
-        md += [f"## Do gradients differ between groups of `{result.group_col}`?", "",
-               _md_table(result.group_test), ""]
-        for g, r in result.groups.items():
-            md += [f"### {result.group_col} = {g} (n = {r.n})", "", _vec_md(r.beta), ""]
-            md += [f"- Note: {note}" for note in r.notes] + ([""] if r.notes else [])
-    if surface_gradients is not None:
-        sb, sg = surface_gradients
-        md += ["## Nonparametric fitness surface (Gaussian process)", "",
-               "Average gradients beta = E[dW/dz]/E[W] and gamma = E[d2W/dzdz']/E[W] by autograd; "
-               "posterior mean, SD and 95% posterior interval.", "",
-               _md_table(sb.reset_index(names="trait")), "", _md_table(sg), ""]
-    md += ["## Figures", ""]
-    for f in files:
-        if f.endswith(".png"):
-            md.append(f"![{f}]({f})")
-    md.append("")
-    atomic_write_text(out / "report.md", "\n".join(md))
-    files.append("report.md")
+    return md
 
+
+def _md_groups(result) -> list[str]:
+    if result.group_test is None:
+        return []
+    md = [f"## Do gradients differ between groups of `{result.group_col}`?", "", _md_table(result.group_test), ""]
+    for g, r in result.groups.items():
+        md += [f"### {result.group_col} = {g} (n = {r.n})", "", _vec_md(r.beta), ""]
+        md += [f"- Note: {note}" for note in r.notes] + ([""] if r.notes else [])
+    return md
+
+
+def _md_surface(surface_gradients) -> list[str]:
+    if surface_gradients is None:
+        return []
+    sb, sg = surface_gradients
+    return ["## Nonparametric fitness surface (Gaussian process)", "",
+            "Average gradients beta = E[dW/dz]/E[W] and gamma = E[d2W/dzdz']/E[W] by autograd; "
+            "posterior mean, SD and 95% posterior interval.", "",
+            _md_table(sb.reset_index(names="trait")), "", _md_table(sg), ""]
+
+
+def _headline_metrics(result, files: list[str], surface_gradients) -> dict:
     metrics = {"n": result.n, "fitness": result.fitness, "fitness_type": result.fitness_type,
                "traits": result.traits,
                "beta": result.beta["estimate"].to_dict(), "beta_p": result.beta["p_value"].to_dict(),
