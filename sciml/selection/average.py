@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from .bootstrap import CaseResampling, resample_scale
 from .fits import glm
 from .gradients import gamma_from_quadratic, quadratic_terms
 
@@ -70,7 +71,7 @@ def delta_method_se(fn, params: np.ndarray, cov: np.ndarray, eps: float = 1e-6) 
     return np.sqrt(np.maximum(var, 0)).reshape(f0.shape)
 
 
-class GLMAverageEngine:
+class GLMAverageEngine(CaseResampling):
     """Average gradients of a logistic (``link="logit"``) or Poisson (``"log"``) fitness function
     for many weightings at once: one batched Newton-Raphson fit per row of ``K``, then
     ``beta = E[dW/dz]/E[W]`` and ``gamma = E[d2W/dzdz']/E[W]`` with the weighted individuals,
@@ -171,13 +172,8 @@ class GLMAverageEngine:
                 dd += (np.einsum("bn,bn->b", kg, d1) / Ng[:, g])[:, None, None] * Gam
                 gamma += wgt[:, None, None] * dd
         m = K @ self.Z / N[:, None]
-        if self.standardize == "sd":
-            var = (K @ self.Z ** 2 / N[:, None] - m ** 2) * (N / (N - 1))[:, None]
-            a = np.sqrt(var)
-        elif self.standardize == "mean":
-            a = (self.c + self.d * m) / self.d
-        else:
-            a = np.broadcast_to(1.0 / self.d, (len(K), p))
+        var = (K @ self.Z ** 2 / N[:, None] - m ** 2) * (N / (N - 1))[:, None]
+        a = resample_scale(self.standardize, self.c, self.d, m, var)
         out = {"beta_avg": beta * a}
         if self.quadratic:
             out["gamma_avg"] = gamma * a[:, :, None] * a[:, None, :]

@@ -15,7 +15,44 @@ from scipy import stats
 from .gradients import quadratic_terms
 
 
-class MomentEngine:
+class CaseResampling:
+    """Stratified case resampling of individuals (strata ``codes``); the engines inherit it.
+
+    An engine has ``estimate(K)`` for a ``(B, n_units)`` matrix of resampling weights; ``draw``
+    gives bootstrap counts and ``leave_one_out`` jackknife weights of its resampling units.
+    """
+
+    codes: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        return len(self.codes)
+
+    def draw(self, rng: np.random.Generator, B: int) -> np.ndarray:
+        return bootstrap_counts(rng, B, self.codes)
+
+    def leave_one_out(self, start: int, end: int) -> np.ndarray:
+        K = np.ones((end - start, self.n_units))
+        K[np.arange(end - start), np.arange(start, end)] = 0.0
+        return K
+
+
+def resample_scale(standardize: str | None, c: np.ndarray, d: np.ndarray, m: np.ndarray,
+                   var: np.ndarray) -> np.ndarray:
+    """Trait scale of resamples relative to the global standardisation ``(Z_raw - c) / d``.
+
+    ``m`` and ``var`` are the resample means and ``n - 1`` variances of the globally standardised
+    traits (``(B, p)``); the result multiplies slopes on the global scale to give slopes on the
+    resample's own scale (SD, mean, or original units).
+    """
+    if standardize == "sd":
+        return np.sqrt(np.maximum(var, 0))
+    if standardize == "mean":
+        return (c + d * m) / d
+    return np.broadcast_to(1.0 / d, m.shape)
+
+
+class MomentEngine(CaseResampling):
     """Lande--Arnold estimates for many weightings (bootstrap counts, jackknife) at once.
 
     ``estimate(K)`` takes a ``(B, n)`` matrix of non-negative weights and returns, per row, the
@@ -69,15 +106,9 @@ class MomentEngine:
         N = Ng.sum(1)
         m = Zm / N[:, None]
         EZZ = Qm / N[:, None]
-        # trait scale in the resample, relative to the global standardisation
-        if self.standardize == "sd":
-            diag = [k for k, (i, j) in enumerate(self.pairs) if i == j]
-            var = (EZZ[:, diag] - m ** 2) * (N / (N - 1))[:, None]
-            a = np.sqrt(np.maximum(var, 0))
-        elif self.standardize == "mean":
-            a = (self.c + self.d * m) / self.d
-        else:
-            a = np.broadcast_to(1.0 / self.d, (B, p))
+        diag = [k for k, (i, j) in enumerate(self.pairs) if i == j]
+        var = (EZZ[:, diag] - m ** 2) * (N / (N - 1))[:, None]
+        a = resample_scale(self.standardize, self.c, self.d, m, var)
         rhs = np.where(valid[:, None], rhs, 0.0)
         coef_l = _batched_solve(A[:, :ql, :ql], rhs[:, :ql], valid)
         beta = coef_l[:, G:G + p] * a
@@ -154,9 +185,9 @@ def bootstrap_counts(rng: np.random.Generator, B: int, group_codes: np.ndarray) 
     return np.bincount(idx.ravel(), minlength=B * n).reshape(B, n).astype(np.float64)
 
 
-def run_bootstrap(engine: MomentEngine, B: int, seed: int | None = None, chunk: int = 1000,
+def run_bootstrap(engine: CaseResampling, B: int, seed: int | None = None, chunk: int = 1000,
                   progress: bool = True) -> dict[str, np.ndarray]:
-    """``B`` stratified case-bootstrap replicates of every estimate (dict of stacked arrays)."""
+    """``B`` bootstrap replicates of every estimate of ``engine`` (dict of stacked arrays)."""
     from tqdm.auto import tqdm
 
     from sciml._runtime import quiet_progress
@@ -167,22 +198,20 @@ def run_bootstrap(engine: MomentEngine, B: int, seed: int | None = None, chunk: 
     done = 0
     while done < B:
         b = min(chunk, B - done)
-        outs.append(engine.estimate(bootstrap_counts(rng, b, engine.codes)))
+        outs.append(engine.estimate(engine.draw(rng, b)))
         done += b
         bar.update(b)
     bar.close()
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
-def run_jackknife(engine: MomentEngine, chunk: int = 1000) -> dict[str, np.ndarray]:
-    """Leave-one-out estimates (for the BCa acceleration)."""
-    n = engine.n
+def run_jackknife(engine: CaseResampling, chunk: int = 1000) -> dict[str, np.ndarray]:
+    """Leave-one-unit-out estimates (for the BCa acceleration)."""
+    n = engine.n_units
     outs = []
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
-        K = np.ones((e - s, n))
-        K[np.arange(e - s), np.arange(s, e)] = 0.0
-        outs.append(engine.estimate(K))
+        outs.append(engine.estimate(engine.leave_one_out(s, e)))
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
