@@ -52,6 +52,7 @@ class RandomEffects:
     cluster_names: list[str]
     Zloc: np.ndarray                  # (n, q_max)
     q: np.ndarray                     # (J,) columns used by each cluster
+    traits: list[str] = field(default_factory=list)   # traits of the analysis (slope names refer to them)
     lam_index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = field(repr=False, default=None)
 
     @property
@@ -200,7 +201,8 @@ def build_random_effects(data: pd.DataFrame, groupings: Sequence[str], slopes: M
     for t, lev in zip(terms, placements):
         for j, v in enumerate(cols[t.grouping]):
             Zloc[np.arange(n), t.level_start[lev] + j] = v
-    re = RandomEffects(terms=terms, cluster=cluster, cluster_names=list(cluster_names), Zloc=Zloc, q=q)
+    re = RandomEffects(terms=terms, cluster=cluster, cluster_names=list(cluster_names), Zloc=Zloc, q=q,
+                       traits=list(traits))
     re.lam_index = _lambda_index(re)
     return re
 

@@ -87,103 +87,206 @@ class REMLState:
         return self.r2 / (self.nobs - len(self.beta))
 
 
-def reml_deviance(theta: np.ndarray, mom: ClusterMoments, re: RandomEffects, weights: np.ndarray | None = None,
-                  gradient: bool = True) -> REMLState:
-    """Profiled REML deviance (and its exact gradient) at ``theta``; ``weights`` multiply each
-    cluster's moments (cluster-bootstrap counts; default 1)."""
-    theta = np.asarray(theta, float)
-    w = np.ones(re.n_clusters) if weights is None else np.asarray(weights, float)
-    Lam = re.lambda_of(theta)
-    LamT = np.swapaxes(Lam, 1, 2)
+def reml_batch(theta: np.ndarray, mom: ClusterMoments, re: RandomEffects, weights: np.ndarray,
+               gradient: bool = True) -> dict[str, np.ndarray]:
+    """Profiled REML deviance, its exact gradient, ``beta`` and ``r^2`` for a batch of ``theta``
+    (``(B, n_theta)``) with per-row cluster weights (``(B, J)``). See the module docstring."""
+    theta = np.atleast_2d(np.asarray(theta, float))
+    w = np.atleast_2d(np.asarray(weights, float))
+    Lam = re.lambda_of(theta)                                     # (B, J, q, q)
+    LamT = np.swapaxes(Lam, -1, -2)
     AL = mom.A @ Lam
     M = LamT @ AL + np.eye(re.q_max)
     L = np.linalg.cholesky(M)
-    RZX = np.linalg.solve(L, LamT @ mom.B)                        # (J, q, p)
-    rz = np.linalg.solve(L, (LamT @ mom.b[..., None]))[..., 0]    # (J, q)
+    RZX = np.linalg.solve(L, LamT @ mom.B)                        # (B, J, q, p)
+    rz = np.linalg.solve(L, LamT @ mom.b[..., None])[..., 0]      # (B, J, q)
     p = mom.XX.shape[1]
-    N = float(w @ mom.n)
-    H = np.einsum("j,jpq->pq", w, mom.XX) - np.einsum("j,jip,jiq->pq", w, RZX, RZX)
-    XVy = w @ mom.Xy - np.einsum("j,jip,ji->p", w, RZX, rz)
-    yVy = float(w @ mom.yy - np.einsum("j,ji,ji->", w, rz, rz))
+    N = w @ mom.n
+    H = np.einsum("bj,jpq->bpq", w, mom.XX) - np.einsum("bj,bjip,bjiq->bpq", w, RZX, RZX)
+    XVy = w @ mom.Xy - np.einsum("bj,bjip,bji->bp", w, RZX, rz)
+    yVy = w @ mom.yy - np.einsum("bj,bji,bji->b", w, rz, rz)
     cH = np.linalg.cholesky(H)
-    beta = np.linalg.solve(H, XVy)
-    r2 = yVy - beta @ XVy
-    logdetV = 2.0 * float(w @ np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1))
-    dev = logdetV + 2.0 * np.log(np.diag(cH)).sum() + (N - p) * (1.0 + np.log(2 * np.pi * r2 / (N - p)))
-    grad = _reml_gradient(theta, mom, re, w, Lam, AL, M, H, beta, r2, N, p) if gradient else None
-    return REMLState(theta=theta, deviance=float(dev), gradient=grad, beta=beta, H=H, r2=float(r2), nobs=N,
-                     Lam=Lam, M=M)
+    beta = np.linalg.solve(H, XVy[..., None])[..., 0]
+    r2 = yVy - np.einsum("bp,bp->b", beta, XVy)
+    logdetV = 2.0 * np.einsum("bj,bj->b", w, np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1))
+    dev = logdetV + 2.0 * np.log(np.diagonal(cH, axis1=-2, axis2=-1)).sum(-1) \
+        + (N - p) * (1.0 + np.log(2 * np.pi * r2 / (N - p)))
+    out = {"deviance": dev, "beta": beta, "r2": r2, "H": H, "N": N, "Lam": Lam, "M": M}
+    if gradient:
+        out["gradient"] = _reml_gradient(theta, mom, re, w, Lam, AL, M, H, beta, r2, N, p)
+    return out
 
 
 def _reml_gradient(theta, mom, re, w, Lam, AL, M, H, beta, r2, N, p) -> np.ndarray:
-    """``dd/dtheta`` from ``Z'PZ`` and ``Z'Py`` (diagonal blocks of each grouping's levels)."""
-    LamT = np.swapaxes(Lam, 1, 2)
-    rhs = np.concatenate([np.swapaxes(AL, 1, 2), LamT @ mom.B, LamT @ mom.b[..., None]], axis=2)
+    """``dd/dtheta`` from the diagonal blocks of ``Z'PZ`` and ``Z'Py`` of each grouping's levels."""
+    LamT = np.swapaxes(Lam, -1, -2)
+    q, pp = mom.A.shape[1], mom.B.shape[2]
+    rhs = np.concatenate([np.swapaxes(AL, -1, -2), LamT @ mom.B, LamT @ mom.b[..., None]], axis=-1)
     sol = np.linalg.solve(M, rhs)                                 # M^-1 Lambda' [A | Z'X | Z'y]
-    q, p_ = mom.A.shape[1], mom.B.shape[2]
     ZVZ = mom.A - AL @ sol[..., :q]                               # Z'V^-1 Z = A - A Lambda M^-1 Lambda' A
-    ZVX = mom.B - AL @ sol[..., q:q + p_]
-    ZVy = mom.b - (AL @ sol[..., q + p_:])[..., 0]
-    ZPZ = ZVZ - ZVX @ np.linalg.solve(H, np.swapaxes(ZVX, 1, 2))
-    u = ZVy - ZVX @ beta
+    ZVX = mom.B - AL @ sol[..., q:q + pp]
+    ZVy = mom.b - (AL @ sol[..., q + pp:])[..., 0]
+    HiXZ = np.linalg.solve(H[:, None], np.swapaxes(ZVX, -1, -2))  # (B, J, p, q)
+    ZPZ = ZVZ - ZVX @ HiXZ
+    u = ZVy - np.einsum("bjqp,bp->bjq", ZVX, beta)
     s = (N - p) / r2
     grad = np.zeros_like(theta)
-    for t, T, sl in zip(re.terms, re.T_of(theta), re.theta_slices()):
+    for t, sl in zip(re.terms, re.theta_slices()):
+        T = np.zeros((len(theta), t.d, t.d))
+        T[:, np.tril_indices(t.d)[0], np.tril_indices(t.d)[1]] = theta[:, sl]
         c, st = t.level_cluster, t.level_start
         ix = st[:, None] + np.arange(t.d)
-        blk = ZPZ[c[:, None, None], ix[:, :, None], ix[:, None, :]]
-        ub = u[c[:, None], ix]
-        G = np.einsum("l,lij->ij", w[c], blk - s * ub[:, :, None] * ub[:, None, :])
-        grad[sl] = (2.0 * G @ T)[np.tril_indices(t.d)]
+        blk = ZPZ[:, c[:, None, None], ix[:, :, None], ix[:, None, :]]    # (B, levels, d, d)
+        ub = u[:, c[:, None], ix]                                        # (B, levels, d)
+        G = np.einsum("bl,blij->bij", w[:, c], blk - s[:, None, None, None] * ub[..., :, None] * ub[..., None, :])
+        grad[:, sl] = (2.0 * G @ T)[:, np.tril_indices(t.d)[0], np.tril_indices(t.d)[1]]
     return grad
+
+
+def reml_deviance(theta: np.ndarray, mom: ClusterMoments, re: RandomEffects, weights: np.ndarray | None = None,
+                  gradient: bool = True) -> REMLState:
+    """Profiled REML deviance (and its exact gradient) at one ``theta``; ``weights`` multiply each
+    cluster's moments (cluster-bootstrap counts; default 1)."""
+    w = np.ones(re.n_clusters) if weights is None else np.asarray(weights, float)
+    o = reml_batch(np.asarray(theta, float)[None], mom, re, w[None], gradient)
+    return REMLState(theta=np.asarray(theta, float), deviance=float(o["deviance"][0]),
+                     gradient=o["gradient"][0] if gradient else None, beta=o["beta"][0], H=o["H"][0],
+                     r2=float(o["r2"][0]), nobs=float(o["N"][0]), Lam=o["Lam"][0], M=o["M"][0])
+
+
+def canonical_theta(theta: np.ndarray, re: RandomEffects) -> np.ndarray:
+    """Flip the sign of columns of each ``T_t`` with a negative diagonal (``T T'`` is unchanged):
+    ``theta`` is optimised without bounds and reported with non-negative diagonals, as lme4."""
+    theta = np.array(theta, float)
+    single = theta.ndim == 1
+    theta = np.atleast_2d(theta)
+    for t, sl in zip(re.terms, re.theta_slices()):
+        ii, jj = np.tril_indices(t.d)
+        T = np.zeros((len(theta), t.d, t.d))
+        T[:, ii, jj] = theta[:, sl]
+        sign = np.where(np.diagonal(T, axis1=1, axis2=2) < 0, -1.0, 1.0)
+        theta[:, sl] = (T * sign[:, None, :])[:, ii, jj]
+    return theta[0] if single else theta
 
 
 def fit_reml(mom: ClusterMoments, re: RandomEffects, weights: np.ndarray | None = None,
              theta0: np.ndarray | None = None, polish: bool = True) -> REMLState:
-    """Minimise the REML deviance over ``theta`` (L-BFGS-B with the exact gradient, diagonal of each
-    ``T`` bounded below by 0), then polish interior optima with Newton steps on the gradient."""
-    lb = re.theta_lower_bounds()
-    x0 = re.theta_start() if theta0 is None else np.maximum(np.asarray(theta0, float), lb)
+    """Minimise the REML deviance over ``theta`` (L-BFGS with the exact gradient), then polish with
+    Newton steps on the gradient.
+
+    ``theta`` is unconstrained: ``Psi = T T'`` is a covariance for any real ``T``, so zero variances
+    are interior points where the deviance is smooth (no boundary to get stuck on, and no saddle
+    at a zero diagonal of ``T``); signs are made canonical at the end.
+    """
+    x0 = re.theta_start() if theta0 is None else np.asarray(theta0, float)
 
     def f(th):
         st = reml_deviance(th, mom, re, weights)
         return st.deviance, st.gradient
 
-    sol = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lb, [np.inf] * len(lb))),
+    sol = optimize.minimize(f, x0, jac=True, method="L-BFGS-B",
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000})
     th = sol.x
     if polish:
-        th = _newton_polish(th, lambda t: reml_deviance(t, mom, re, weights), lb)
-    return reml_deviance(th, mom, re, weights)
+        th = _newton_polish(th, lambda t: reml_deviance(t, mom, re, weights),
+                            lambda t: reml_hessian(t, mom, re, weights))
+    return reml_deviance(canonical_theta(th, re), mom, re, weights)
 
 
-def _newton_polish(theta, evaluate, lb, steps: int = 6, h: float = 1e-6) -> np.ndarray:
-    """Newton steps (finite-difference Hessian of the exact gradient) on coordinates off their bound."""
+def _newton_polish(theta, evaluate, hessian, steps: int = 6) -> np.ndarray:
+    """Newton steps with a finite-difference Hessian of the exact gradient (kept only if they lower
+    the deviance)."""
     best = evaluate(theta)
     for _ in range(steps):
-        free = ~((theta <= lb + 1e-10) & (best.gradient >= 0))
-        if not free.any() or np.abs(best.gradient[free]).max() < 1e-12:
+        if np.abs(best.gradient).max() < 1e-12:
             break
-        idx = np.flatnonzero(free)
-        Hs = np.zeros((len(idx), len(idx)))
-        for a, k in enumerate(idx):
-            e = np.zeros_like(theta)
-            e[k] = h * max(1.0, abs(theta[k]))
-            gp, gm = evaluate(theta + e).gradient, evaluate(theta - e).gradient
-            Hs[:, a] = (gp[idx] - gm[idx]) / (2 * e[k])
-        Hs = 0.5 * (Hs + Hs.T)
+        Hs = hessian(theta)
         try:
-            step = np.linalg.solve(Hs, best.gradient[idx])
+            cand = theta - np.linalg.solve(Hs, best.gradient)
         except np.linalg.LinAlgError:
             break
-        cand = theta.copy()
-        cand[idx] -= step
-        cand = np.maximum(cand, lb)
         new = evaluate(cand)
         if not new.deviance <= best.deviance + 1e-12:
             break
         theta, best = cand, new
     return theta
+
+
+def reml_hessian(theta: np.ndarray, mom: ClusterMoments, re: RandomEffects, weights: np.ndarray | None = None,
+                 h: float = 1e-6) -> np.ndarray:
+    """Hessian of the REML deviance by central differences of its exact gradient."""
+    k = len(theta)
+    Hs = np.zeros((k, k))
+    for a in range(k):
+        e = np.zeros(k)
+        e[a] = h * max(1.0, abs(theta[a]))
+        Hs[:, a] = (reml_deviance(theta + e, mom, re, weights).gradient
+                    - reml_deviance(theta - e, mom, re, weights).gradient) / (2 * e[a])
+    return 0.5 * (Hs + Hs.T)
+
+
+def fit_reml_batch(mom: ClusterMoments, re: RandomEffects, weights: np.ndarray, theta0: np.ndarray,
+                   hess0: np.ndarray | None = None, max_iter: int = 200,
+                   tol: float = 1e-14) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """REML fits for every row of ``weights`` at once: BFGS vectorised over replicates (per-row
+    inverse-Hessian updates and Armijo backtracking), warm-started at ``theta0`` with the inverse of
+    ``hess0`` (the deviance Hessian at ``theta0``, e.g. of the full data) as first inverse Hessian.
+    A row stops when its Newton decrement ``g' H^-1 g`` falls below ``tol * max(1, |d|)``."""
+    w = np.atleast_2d(weights)
+    B, k = len(w), len(theta0)
+    x = np.tile(np.asarray(theta0, float), (B, 1))
+    ev = reml_batch(x, mom, re, w)
+    f, g = ev["deviance"], ev["gradient"]
+    H0i = np.eye(k)
+    if hess0 is not None:
+        lam, vec = np.linalg.eigh(hess0)
+        lam = np.maximum(lam, 1e-6 * max(lam.max(), 1e-12))
+        H0i = (vec / lam) @ vec.T
+    Hi = np.tile(H0i, (B, 1, 1))
+    active = np.isfinite(f)
+    for _ in range(max_iter):
+        dec = np.einsum("bi,bij,bj->b", g, Hi, g)
+        active &= dec > tol * np.maximum(1.0, np.abs(f))
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        d = -np.einsum("bij,bj->bi", Hi[idx], g[idx])
+        slope = np.einsum("bi,bi->b", d, g[idx])
+        bad = slope >= 0                                          # not a descent direction: reset to -g
+        d[bad], Hi[idx[bad]] = -g[idx[bad]], H0i
+        d[bad] = -g[idx[bad]] @ H0i
+        slope[bad] = np.einsum("bi,bi->b", d[bad], g[idx[bad]])
+        alpha = np.ones(len(idx))
+        todo = np.ones(len(idx), bool)
+        xn, fn, gn = x[idx].copy(), f[idx].copy(), g[idx].copy()
+        for _ls in range(30):
+            r = np.flatnonzero(todo)
+            if not len(r):
+                break
+            trial = x[idx[r]] + alpha[r, None] * d[r]
+            with np.errstate(all="ignore"):
+                try:
+                    e = reml_batch(trial, mom, re, w[idx[r]])
+                    ft, gt = e["deviance"], e["gradient"]
+                except np.linalg.LinAlgError:
+                    ft, gt = np.full(len(r), np.inf), np.zeros((len(r), k))
+            ok = np.isfinite(ft) & (ft <= f[idx[r]] + 1e-4 * alpha[r] * slope[r])
+            xn[r[ok]], fn[r[ok]], gn[r[ok]] = trial[ok], ft[ok], gt[ok]
+            todo[r[ok]] = False
+            alpha[r[~ok]] *= 0.5
+        stuck = todo                                              # no decrease found: converged (or stuck)
+        s_, y_ = xn - x[idx], gn - g[idx]
+        sy = np.einsum("bi,bi->b", s_, y_)
+        upd = (sy > 1e-300) & ~stuck
+        if upd.any():
+            rho = 1.0 / sy[upd]
+            I = np.eye(k)
+            V = I - rho[:, None, None] * s_[upd][:, :, None] * y_[upd][:, None, :]
+            Hi[idx[upd]] = V @ Hi[idx[upd]] @ np.swapaxes(V, 1, 2) + rho[:, None, None] * s_[upd][:, :, None] * s_[upd][:, None, :]
+        x[idx], f[idx], g[idx] = xn, fn, gn
+        active[idx[stuck]] = False
+    x = canonical_theta(x, re)
+    return x, reml_batch(x, mom, re, w, gradient=False)
 
 
 @dataclass
