@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
 from .gradients import SelectionWarning, prepare_data
 from .group_test import group_test
 from .least_squares import analyse
+from .measurement_analysis import analyse_errors_in_variables
+from .mixed_analysis import analyse_mixed
+from .random_effects import parse_random_effects
 from .options import AnalysisOptions
 from .results import SelectionResult
 
@@ -32,6 +35,10 @@ def lande_arnold(
     vif_threshold: float = 10.0,
     compare_groups: bool = True,
     progress: bool = True,
+    random_effects: str | Sequence[str] | None = None,
+    random_slopes: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
+    measurement_error: Mapping[str, float] | None = None,
+    individual: str | None = None,
 ) -> SelectionResult:
     """Lande & Arnold (1983) selection analysis of a pandas DataFrame.
 
@@ -83,6 +90,14 @@ def lande_arnold(
     opts = AnalysisOptions(bootstrap=bootstrap, permutations=permutations, seed=seed, quadratic=quadratic,
                            ci_method=ci_method, level=level, count_model=count_model,
                            vif_threshold=vif_threshold, progress=progress).check()
+    if measurement_error is not None or individual is not None:
+        return _errors_in_variables(data, fitness, traits, fitness_type, standardize, groups, missing, opts,
+                                    random_effects, measurement_error, individual)
+    if random_effects is not None:
+        return _mixed(data, fitness, traits, fitness_type, standardize, groups, missing, opts,
+                      random_effects, random_slopes)
+    if random_slopes:
+        raise ValueError("random_slopes needs random_effects (the grouping the slopes vary among)")
     prep = prepare_data(data, fitness, traits, fitness_type, standardize, groups, missing)
     result = analyse(prep, opts)
     if groups is None:
@@ -109,3 +124,32 @@ def lande_arnold(
         result.group_test = group_test(prep, result.gamma is not None, opts.permutations, opts.seed)
     result.group_col = groups
     return result
+
+
+def _mixed(data, fitness, traits, fitness_type, standardize, groups, missing, opts, random_effects,
+           random_slopes) -> SelectionResult:
+    if groups is not None:
+        raise ValueError("groups= and random_effects= cannot be combined: put the grouping into random_effects "
+                         "(a random effect) or analyse each group separately")
+    trait_list = [t.strip() for t in traits.split(",")] if isinstance(traits, str) else list(traits)
+    groupings, slopes = parse_random_effects(random_effects, random_slopes, trait_list)
+    prep = prepare_data(data, fitness, trait_list, fitness_type, standardize, None, missing, extra=groupings)
+    return analyse_mixed(prep, opts, groupings, slopes)
+
+
+def _errors_in_variables(data, fitness, traits, fitness_type, standardize, groups, missing, opts, random_effects,
+                         measurement_error, individual) -> SelectionResult:
+    if measurement_error is not None and individual is not None:
+        raise ValueError("give either measurement_error= (known error variances) or individual= (repeated "
+                         "measures to estimate them), not both")
+    if groups is not None or random_effects is not None:
+        raise ValueError("measurement-error correction cannot be combined with groups= or random_effects= yet; "
+                         "analyse each group separately")
+    if missing == "impute":
+        raise ValueError("missing='impute' cannot be combined with measurement-error correction; use missing='drop'")
+    if measurement_error is not None and not isinstance(measurement_error, Mapping):
+        raise TypeError(f"measurement_error must be a dict {{trait: variance of one measurement}}, "
+                        f"got {type(measurement_error).__name__}")
+    prep = prepare_data(data, fitness, traits, fitness_type, standardize, None, missing,
+                        extra=[individual] if individual is not None else [])
+    return analyse_errors_in_variables(prep, opts, measurement_error, individual)

@@ -50,6 +50,7 @@ class PreparedData:
     index: pd.Index                  # rows of the input that were kept
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extra: pd.DataFrame | None = None  # kept rows of the ``extra`` columns (random effects, individual id)
 
     @property
     def n(self) -> int:
@@ -98,8 +99,13 @@ def prepare_data(
     standardize: str | None = "sd",
     groups: str | None = None,
     missing: str = "drop",
+    extra: Sequence[str] = (),
 ) -> PreparedData:
     """Validate a DataFrame for a selection analysis; drop (and report) incomplete rows.
+
+    ``extra`` columns (random-effect groupings, an individual identifier) must exist; rows where
+    they are missing are dropped like incomplete rows, and their kept values are returned in
+    ``PreparedData.extra``.
 
     Raises ``TypeError``/``ValueError`` naming the offending column or value for: a missing
     column, non-numeric traits, a column with no value at all, missing values with
@@ -115,9 +121,11 @@ def prepare_data(
     >>> prepare_data(df, "W", ["x"]).n
     4
     """
-    traits = _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing)
-    W, Z, gmiss = _read_columns(data, fitness, traits, fitness_type, groups)
-    keep, dropped, notes = _missing_rows(W, Z, gmiss, fitness, traits, groups, missing)
+    extra = list(extra)
+    traits = _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing, extra)
+    W, Z, gmiss = _read_columns(data, fitness, traits, fitness_type, [groups] * (groups is not None) + extra)
+    keep, dropped, notes = _missing_rows(W, Z, gmiss, fitness, traits, [groups] * (groups is not None) + extra,
+                                         missing)
     W, Z = W[keep], Z[keep]
     index = data.index[keep]
     _check_fitness(W, fitness, fitness_type)
@@ -125,10 +133,11 @@ def prepare_data(
     _check_traits(Z, traits, standardize)
     return PreparedData(W=W, Z_raw=Z, traits=traits, fitness=fitness, fitness_type=fitness_type,
                         standardize=standardize, group_codes=codes.astype(int), group_names=group_names,
-                        group_col=groups, index=index, dropped=dropped, notes=notes)
+                        group_col=groups, index=index, dropped=dropped, notes=notes,
+                        extra=data[extra][keep] if extra else None)
 
 
-def _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing) -> list[str]:
+def _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing, extra=()) -> list[str]:
     """Option values, the trait list (a comma-separated string is accepted) and column presence."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -148,41 +157,44 @@ def _check_arguments(data, fitness, traits, fitness_type, standardize, groups, m
         raise ValueError(f"traits lists the same column twice: {dup}")
     if fitness in traits:
         raise ValueError(f"fitness column {fitness!r} is also listed as a trait")
-    cols = [fitness, *traits] + ([groups] if groups is not None else [])
+    cols = [fitness, *traits] + ([groups] if groups is not None else []) + list(extra)
+    clash = [c for c in extra if c in (fitness, *traits)]
+    if clash:
+        raise ValueError(f"column(s) {clash} cannot be both a grouping/identifier and the fitness or a trait")
     missing_cols = [c for c in cols if c not in data.columns]
     if missing_cols:
         raise ValueError(f"columns not found in data: {missing_cols}; available: {list(data.columns)}")
     return traits
 
 
-def _read_columns(data, fitness, traits, fitness_type, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fitness ``W`` (n,), traits ``Z`` (n, p) as floats (NaN where missing), and the missing-group mask."""
+def _read_columns(data, fitness, traits, fitness_type, label_cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fitness ``W`` (n,), traits ``Z`` (n, p) as floats (NaN where missing), and ``(n, k)`` missing
+    masks of the label columns (groups, random effects, individual)."""
     fcol = data[fitness]
     if fitness_type == "binary" and not (pd.api.types.is_numeric_dtype(fcol) or pd.api.types.is_bool_dtype(fcol)):
         W = _binary_from_strings(fcol, fitness)
     else:
         W = _as_numeric(fcol, fitness, "fitness")
     Z = np.column_stack([_as_numeric(data[t], t, "trait") for t in traits])
-    gmiss = data[groups].isna().to_numpy() if groups is not None else np.zeros(len(data), bool)
+    gmiss = np.column_stack([data[c].isna().to_numpy() for c in label_cols]) if label_cols else \
+        np.zeros((len(data), 0), bool)
     empty = [c for c, v in [(fitness, W), *zip(traits, Z.T)] if len(v) and not np.isfinite(v).any()]
-    if groups is not None and len(data) and gmiss.all():
-        empty.append(groups)
+    empty += [c for c, m in zip(label_cols, gmiss.T) if len(m) and m.all()]
     if empty:
         raise ValueError(f"column(s) {empty} have no value in any row (all missing); drop them from the analysis")
     return W, Z, gmiss
 
 
-def _missing_rows(W, Z, gmiss, fitness, traits, groups, missing) -> tuple[np.ndarray, dict[str, int], list[str]]:
+def _missing_rows(W, Z, gmiss, fitness, traits, label_cols, missing) -> tuple[np.ndarray, dict[str, int], list[str]]:
     """Rows to keep, the count of missing values per column and the note/warning that reports them.
 
-    With ``missing="impute"`` only rows missing fitness or group are dropped.
+    With ``missing="impute"`` only rows missing fitness or a label column are dropped.
     """
     trait_bad = ~np.isfinite(Z).all(axis=1)
-    bad = ~np.isfinite(W) | gmiss | (trait_bad if missing != "impute" else False)
+    bad = ~np.isfinite(W) | gmiss.any(axis=1) | (trait_bad if missing != "impute" else False)
     counts = {fitness: int((~np.isfinite(W)).sum())}
     counts.update({t: int((~np.isfinite(Z[:, j])).sum()) for j, t in enumerate(traits)})
-    if groups is not None:
-        counts[groups] = int(gmiss.sum())
+    counts.update({c: int(m.sum()) for c, m in zip(label_cols, gmiss.T)})
     counts = {k: v for k, v in counts.items() if v}
     notes: list[str] = []
     if not counts:

@@ -175,17 +175,17 @@ def build_random_effects(data: pd.DataFrame, groupings: Sequence[str], slopes: M
                          U: np.ndarray, traits: Sequence[str]) -> RandomEffects:
     """Per-cluster design of the nested groupings of ``data`` (rows aligned with ``U``)."""
     n = len(data)
-    labels = [data[g].astype(str).to_numpy() for g in groupings]
-    cluster_names, cluster = np.unique(labels[0], return_inverse=True)
+    codes = [pd.factorize(data[g], sort=True) for g in groupings]       # natural order (numbers as numbers)
+    cluster, cluster_names = codes[0][0], [str(v) for v in codes[0][1]]
     J = len(cluster_names)
     cols = {g: [1.0] + [U[:, list(traits).index(t)] for t in slopes.get(g, [])] for g in groupings}
     q = np.zeros(J, int)
     terms, placements = [], []
-    path = labels[0].astype(object)
     for k, g in enumerate(groupings):
-        if k:
-            path = path + "/" + labels[k]
-        names, lev = np.unique(path, return_inverse=True)
+        key = np.column_stack([c for c, _ in codes[:k + 1]])
+        uniq, lev = np.unique(key, axis=0, return_inverse=True)      # levels nested in the outer ones
+        lev = lev.ravel()
+        names = ["/".join(str(codes[i][1][u[i]]) for i in range(k + 1)) for u in uniq]
         d = 1 + len(slopes.get(g, []))
         lev_cluster = np.zeros(len(names), int)
         lev_cluster[lev] = cluster

@@ -344,12 +344,12 @@ class MixedFit:
                 for j in range(i + 1):
                     b = coefs[j]
                     v = float(C.iat[i, j])
-                    rows.append({"group": g, "term": a if i == j else f"{b}:{a}",
+                    rows.append({"group": g, "term": a if i == j else f"{b},{a}",
                                  "kind": "variance" if i == j else "covariance", "estimate": v,
                                  "sd": np.sqrt(v) if i == j else np.nan})
         rows.append({"group": "residual", "term": "residual", "kind": "variance", "estimate": self.scale,
                      "sd": np.sqrt(self.scale)})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).assign(se=np.nan, ci_low=np.nan, ci_high=np.nan)
 
     def blups(self) -> pd.DataFrame:
         """Conditional modes ``b`` of every level's random coefficients with their prediction-error
