@@ -22,6 +22,8 @@ _EXPORTS = {
     "relative_fitness": "gradients",
     "standardize_traits": "gradients",
     "predicted_response": "response",
+    "EpisodeResult": "episodes",
+    "selection_episodes": "episodes",
     "SelectionResult": "results",
     "FitnessSurface": "surfaces",
     "fitness_surface": "surfaces",

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .gradients import SelectionWarning, prepare_data
 from .group_test import group_test
+from .imputation import complete_case_df, impute_traits, pool_results
 from .least_squares import analyse
 from .measurement_analysis import analyse_errors_in_variables
 from .mixed_analysis import analyse_mixed
@@ -39,6 +42,7 @@ def lande_arnold(
     random_slopes: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
     measurement_error: Mapping[str, float] | None = None,
     individual: str | None = None,
+    imputations: int = 20,
 ) -> SelectionResult:
     """Lande & Arnold (1983) selection analysis of a pandas DataFrame.
 
@@ -90,6 +94,9 @@ def lande_arnold(
     opts = AnalysisOptions(bootstrap=bootstrap, permutations=permutations, seed=seed, quadratic=quadratic,
                            ci_method=ci_method, level=level, count_model=count_model,
                            vif_threshold=vif_threshold, progress=progress).check()
+    if missing == "impute":
+        return _imputed(data, fitness, traits, fitness_type, standardize, groups, opts, random_effects,
+                        random_slopes, measurement_error, individual, imputations)
     if measurement_error is not None or individual is not None:
         return _errors_in_variables(data, fitness, traits, fitness_type, standardize, groups, missing, opts,
                                     random_effects, measurement_error, individual)
@@ -153,3 +160,36 @@ def _errors_in_variables(data, fitness, traits, fitness_type, standardize, group
     prep = prepare_data(data, fitness, traits, fitness_type, standardize, None, missing,
                         extra=[individual] if individual is not None else [])
     return analyse_errors_in_variables(prep, opts, measurement_error, individual)
+
+
+def _imputed(data, fitness, traits, fitness_type, standardize, groups, opts, random_effects, random_slopes,
+             measurement_error, individual, imputations) -> SelectionResult:
+    if isinstance(imputations, bool) or not isinstance(imputations, (int, np.integer)) or imputations < 2:
+        raise ValueError(f"imputations must be an integer >= 2, got {imputations!r}")
+    if groups is not None or measurement_error is not None or individual is not None:
+        raise ValueError("missing='impute' cannot be combined with groups=, measurement_error= or individual= yet; "
+                         "use missing='drop' for those analyses")
+    if opts.permutations:
+        raise ValueError("permutation p-values cannot be pooled over imputations; use bootstrap= or analytic "
+                         "inference with missing='impute'")
+    trait_list = [t.strip() for t in traits.split(",")] if isinstance(traits, str) else list(traits)
+    groupings, slopes = parse_random_effects(random_effects, random_slopes, trait_list)
+    prep = prepare_data(data, fitness, trait_list, fitness_type, standardize, None, "impute", extra=groupings)
+
+    def run(p):
+        return analyse_mixed(p, opts, groupings, slopes) if groupings else analyse(p, opts)
+
+    if np.isfinite(prep.Z_raw).all():
+        return run(prep)                                   # nothing to impute: the complete-case analysis
+    completed = impute_traits(prep, int(imputations), opts.seed)
+    results, seen = [], {}
+    for Z in completed:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results.append(run(replace(prep, Z_raw=Z)))
+        for w in caught:
+            seen.setdefault(str(w.message), w.category)
+    for msg, cat in seen.items():                          # once each, not once per imputation
+        warnings.warn(f"(in some imputed data sets) {msg}" if issubclass(cat, SelectionWarning) else msg, cat,
+                      stacklevel=3)
+    return pool_results(results, opts.level, complete_case_df(results[0]))

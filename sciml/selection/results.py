@@ -40,6 +40,8 @@ class SelectionResult:
     beta_naive, repeatability : with ``measurement_error=`` or ``individual=``: the uncorrected
         OLS gradients (attenuated) and, per trait, the measurement-error variance, latent variance,
         repeatability (with interval) and the reliability of the recorded values.
+    imputations, missing_information : with ``missing="impute"``: the number of imputations and,
+        per estimate, the fraction of missing information and the Barnard--Rubin df.
     groups : dict group -> SelectionResult (separate analysis per group) when ``groups=`` given.
     group_test : DataFrame testing equality of gradients between groups (or None).
     bootstrap_samples : dict of bootstrap replicate arrays (``beta`` (B, p), ``gamma`` (B, p, p),
@@ -94,6 +96,8 @@ class SelectionResult:
     individual: str | None = None
     beta_naive: pd.DataFrame | None = None
     repeatability: pd.DataFrame | None = None
+    imputations: int = 0
+    missing_information: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ tables
     def table(self, groups: bool = False) -> pd.DataFrame:
@@ -170,6 +174,9 @@ class SelectionResult:
             df = getattr(self, key)
             if df is not None:
                 d[key] = df.replace({np.nan: None}).to_dict(orient="records")
+        if self.missing_information is not None:
+            d["imputations"] = self.imputations
+            d["missing_information"] = self.missing_information.replace({np.nan: None}).to_dict(orient="records")
         for key in ("beta_naive", "repeatability"):
             df = getattr(self, key)
             if df is not None:
