@@ -22,6 +22,7 @@ _EXPORTS = {
     "relative_fitness": "gradients",
     "standardize_traits": "gradients",
     "predicted_response": "response",
+    "Diagnostics": "diagnostics",
     "EpisodeResult": "episodes",
     "selection_episodes": "episodes",
     "SelectionResult": "results",

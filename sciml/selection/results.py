@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .canonical import CanonicalResult
+from .diagnostics import Diagnostics, check
 
 TABLE_COLUMNS = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
 VECTOR_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "p_value"]
@@ -220,6 +221,12 @@ class SelectionResult:
         from .response import predicted_response
 
         return predicted_response(G, self.beta["estimate"])
+
+    def check(self, **thresholds) -> Diagnostics:
+        """Diagnostics with a referee's advice: collinearity (VIF, condition number), leverage and
+        influential individuals, skewed traits, separation and events per parameter (binary fitness),
+        over-dispersion (counts). Keyword thresholds as :func:`sciml.selection.diagnostics.check`."""
+        return check(self, **thresholds)
 
     # ------------------------------------------------------------------ display
     def summary(self) -> str:
