@@ -1,6 +1,7 @@
 """The Lande--Arnold analysis: :func:`lande_arnold`."""
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import replace
 from typing import Mapping, Sequence
@@ -187,9 +188,9 @@ def _imputed(data, fitness, traits, fitness_type, standardize, groups, opts, ran
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results.append(run(replace(prep, Z_raw=Z)))
-        for w in caught:
-            seen.setdefault(str(w.message), w.category)
-    for msg, cat in seen.items():                          # once each, not once per imputation
+        for w in caught:                                   # one message per kind (numbers differ between imputations)
+            seen.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", str(w.message)), (str(w.message), w.category))
+    for msg, cat in seen.values():                         # once each, not once per imputation
         warnings.warn(f"(in some imputed data sets) {msg}" if issubclass(cat, SelectionWarning) else msg, cat,
                       stacklevel=3)
     return pool_results(results, opts.level, complete_case_df(results[0]))

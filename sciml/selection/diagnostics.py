@@ -7,7 +7,10 @@ fitness) and the fits:
   design (Belsley et al. 1980: > 30 is serious);
 * **leverage and influence** -- hat values above ``3 q / n``, Cook's distances above ``4 / n``
   and |DFBETAS| above ``2 / sqrt(n)`` for the gradients of the linear model (statsmodels
-  ``OLSInfluence``), with the individuals concerned;
+  ``OLSInfluence``), with the individuals concerned. Some individuals exceed these size-adjusted
+  cut-offs in any sample, so a check is flagged only when an individual is extreme on an absolute
+  scale (hat value > 0.5, Cook's distance > 1, |DFBETAS| > 1) or the share of individuals beyond
+  the cut-off is unusual (> 2.5 % for leverage, > 10 % otherwise);
 * **skewed traits** -- sample skewness and D'Agostino's test;
 * **binary fitness** -- separation in the logistic fit and the number of events (the rarer
   outcome) per parameter of the linear and quadratic models;
@@ -119,7 +122,8 @@ def _influence(result, U, w) -> tuple[pd.DataFrame, list[list]]:
     rows = []
     hl = 3 * q / n
     high = table.index[table["leverage"] > hl]
-    rows.append(["leverage", "individuals", int(len(high)), 0, bool(len(high)),
+    rows.append(["leverage", "individuals", float(table["leverage"].max()), hl,
+                 bool(table["leverage"].max() > 0.5 or len(high) > 0.025 * n),
                  f"{len(high)} individuals have hat values above 3q/n = {hl:.3f} (e.g. {_few(high)}): extreme phenotypes "
                  f"carry the gradients; check them for recording errors and report the analysis with and without them"])
     cl = 4 / n
@@ -134,7 +138,7 @@ def _influence(result, U, w) -> tuple[pd.DataFrame, list[list]]:
     for j, t in enumerate(result.traits):
         col = table[f"dfbetas_{t}"].abs()
         big = col.index[col > bl]
-        rows.append(["DFBETAS", t, float(col.max()), bl, bool(col.max() > 1 or len(big) > 0.05 * n),
+        rows.append(["DFBETAS", t, float(col.max()), bl, bool(col.max() > 1 or len(big) > 0.10 * n),
                      f"the gradient of {t!r} moves by more than 2/sqrt(n) standard errors when any of {len(big)} "
                      f"individuals is removed (largest |DFBETAS| {col.max():.2f} for {_few(col.sort_values().index[-1:])}): "
                      f"its estimate rests on few individuals"])

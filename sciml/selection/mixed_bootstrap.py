@@ -23,6 +23,7 @@ import numpy as np
 
 from .bootstrap import CaseResampling, MomentEngine, resample_scale
 from .gradients import gamma_from_quadratic, quadratic_terms
+from .blas import blas_single_thread
 from .random_effects import RandomEffects
 from .reml import ClusterMoments, cluster_moments, fit_reml_batch, reml_hessian
 
@@ -85,6 +86,7 @@ class MixedEngine(CaseResampling):
             out[k][bad] = np.nan
         return out
 
+    @blas_single_thread
     def _fit_all(self, key: str, K: np.ndarray, f: np.ndarray):
         """Fixed effects, residual variance and theta of every replicate (response ``f * W``)."""
         mom = self.mom[key]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .blas import blas_single_thread
 from .random_effects import RandomEffects
 
 
@@ -169,6 +170,7 @@ def canonical_theta(theta: np.ndarray, re: RandomEffects) -> np.ndarray:
     return theta[0] if single else theta
 
 
+@blas_single_thread
 def fit_reml(mom: ClusterMoments, re: RandomEffects, weights: np.ndarray | None = None,
              theta0: np.ndarray | None = None, polish: bool = True) -> REMLState:
     """Minimise the REML deviance over ``theta`` (L-BFGS with the exact gradient), then polish with
@@ -225,6 +227,7 @@ def reml_hessian(theta: np.ndarray, mom: ClusterMoments, re: RandomEffects, weig
     return 0.5 * (Hs + Hs.T)
 
 
+@blas_single_thread
 def fit_reml_batch(mom: ClusterMoments, re: RandomEffects, weights: np.ndarray, theta0: np.ndarray,
                    hess0: np.ndarray | None = None, max_iter: int = 200,
                    tol: float = 1e-14) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -379,6 +382,7 @@ class MixedFit:
         return pd.DataFrame(rows)
 
 
+@blas_single_thread
 def mixed_fit(X: np.ndarray, y: np.ndarray, re: RandomEffects, exog_names: list[str],
               theta0: np.ndarray | None = None) -> MixedFit:
     """REML fit of ``y ~ X`` with the random effects ``re`` (see the module docstring).

@@ -226,6 +226,12 @@ def test_glmm_likelihood_against_numerical_integration_and_glm():
     for fam, yy in (("binomial", y), ("poisson", rng.poisson(np.exp(0.2 + 0.3 * U[:, 0])).astype(float))):
         glm = sm.GLM(yy, X, family=sm.families.Binomial() if fam == "binomial" else sm.families.Poisson())
         assert GLMMProblem(X, yy, re, fam).loglik(np.r_[phi[:3], 0.0])[0][0] == pytest.approx(glm.loglike(phi[:3]), abs=1e-9)
+    # the exact Laplace gradient in beta equals central differences of the Laplace log-likelihood
+    lap = GLMMProblem(X, y, re, "binomial", 1)
+    ll, grad, _ = lap.laplace_beta_gradient(phi)
+    fd = [(lap.loglik(phi + e)[0][0] - lap.loglik(phi - e)[0][0]) / 2e-6 for e in np.eye(4)[:3] * 1e-6]
+    assert ll == pytest.approx(lap.loglik(phi)[0][0], abs=1e-10)
+    np.testing.assert_allclose(grad, fd, atol=1e-6)
     fit = fit_glmm(X, y, re, "binomial", ["intercept", "x", "y"], nAGQ=15)
     # the maximum: the quadrature log-likelihood is not improved by perturbing any parameter
     prob = GLMMProblem(X, y, re, "binomial", 15)
