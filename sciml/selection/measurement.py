@@ -199,12 +199,12 @@ class ErrorsInVariablesEngine(CaseResampling):
         if self.quadratic:
             coef = _solve(XX, Xw)
             out["gamma"] = gamma_from_quadratic(coef[:, ql:], p)
-            C = np.zeros((B, p, p))
-            for i, j in self.pairs:
-                t = hermite((i, j), U, Sstd)                           # (B, n)
-                tb = np.einsum("bn,bn->b", K, t) / N
-                C[:, i, j] = C[:, j, i] = np.einsum("bn,bn,bn->b", K, w - 1.0, t - tb[:, None]) / (N - 1)
-            out["C"] = C
+        C = np.zeros((B, p, p))
+        for i, j in self.pairs:
+            t = hermite((i, j), U, Sstd)                               # (B, n)
+            tb = np.einsum("bn,bn->b", K, t) / N
+            C[:, i, j] = C[:, j, i] = np.einsum("bn,bn,bn->b", K, w - 1.0, t - tb[:, None]) / (N - 1)
+        out["C"] = C
         out["error_variance"] = np.diagonal(Se, axis1=1, axis2=2).copy()
         out["latent_variance"] = latent_var
         out["repeatability"] = self._repeatability(K, Se, latent_var)

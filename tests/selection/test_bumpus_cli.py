@@ -138,3 +138,39 @@ def test_bumpus_nine_traits_by_sex_in_one_call():
     assert res.groups["f"].gamma is None
     gt = res.group_test.set_index("gradients")
     assert np.isfinite(gt.loc["beta", "p_value"]) and "not testable" in gt.loc["gamma", "method"]
+
+
+def test_cli_random_effects_episodes_measurement_error_impute_check(tmp_path):
+    from sciml.cli import app
+    from sciml.selection.simulate import simulate_field_study
+
+    csv = tmp_path / "field.csv"
+    simulate_field_study(n_years=12, birds_per_year=40, seed=2).to_csv(csv, index=False)
+    runner = CliRunner()
+    r = runner.invoke(app, ["selection", str(csv), "--traits", "mass,wing,tarsus", "--fitness-type", "count",
+                            "--random-effects", "year", "--random-slopes", "mass", "--episodes", "survived,mated,eggs",
+                            "--missing", "impute", "--imputations", "3", "--check", "--linear-only", "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["random_effects"] == ["year"] and out["imputations"] == 3
+    assert {row["group"] for row in out["variance_components"]} == {"year", "residual"}
+    eps = pd.DataFrame(out["episodes"]["table"])
+    beta = eps[eps["type"] == "beta"].pivot(index="term", columns="episode", values="estimate")
+    np.testing.assert_allclose(beta[["survived", "mated", "eggs"]].sum(axis=1), beta["total"], atol=1e-12)
+    assert {d["check"] for d in out["diagnostics"]} >= {"variance inflation factor", "Cook's distance"}
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "fitness", "--traits", "mass,wing", "--fitness-type",
+                            "count", "--measurement-error", "mass=0.64", "--linear-only", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "Measurement error and repeatability" in r.stdout and "Naive gradients" in r.stdout
+    r = runner.invoke(app, ["selection", str(csv), "--fitness", "fitness", "--traits", "mass", "--measurement-error",
+                            "mass:0.64"])
+    assert r.exit_code == 2 and "expected TRAIT=VARIANCE" in r.output
+    rep = tmp_path / "rep"
+    r = runner.invoke(app, ["selection", str(csv), "--traits", "mass,wing", "--fitness-type", "count",
+                            "--random-effects", "year", "--random-slopes", "mass", "--episodes", "survived,mated,eggs",
+                            "--check", "--report", str(rep), "--quiet", "--linear-only", "--bootstrap", "100"])
+    assert r.exit_code == 0, r.output
+    md = (rep / "report.md").read_text()
+    for section in ("## Random effects", "## Episodes of selection", "## Diagnostics"):
+        assert section in md
+    assert (rep / "per_level_gradients.png").exists() and (rep / "episodes.png").exists()
