@@ -20,6 +20,8 @@ from .options import AnalysisOptions
 from .results import SelectionResult
 
 
+# Over 100 lines only because of its docstring (the public contract, options documented in one
+# place); the body validates the options and dispatches to one route per kind of analysis.
 def lande_arnold(
     data: pd.DataFrame,
     fitness: str,
@@ -76,6 +78,19 @@ def lande_arnold(
       ``1 + p + p(p+1)/2`` parameters, or a rank-deficient design) beta and S are still reported
       with their inference, the gamma outputs are ``None``, and a :class:`SelectionWarning`
       gives the reason. ``quadratic=True`` turns that into an error; ``False`` skips gamma.
+
+    * ``random_effects="year"`` (or nested ``["site", "brood"]``) and ``random_slopes=["mass"]``
+      (or ``{"year": ["mass"]}``): REML linear mixed models of relative fitness for beta and gamma,
+      GLMM p-values for binary/count fitness, variance components with likelihood-ratio tests,
+      per-level gradients (BLUPs) with prediction-error SDs, cluster bootstrap over the outermost
+      grouping (:mod:`~sciml.selection.mixed_analysis`). Not with ``groups`` or ``permutations``.
+    * ``measurement_error={"mass": var}`` (variance of one measurement) or ``individual="id"``
+      (long format, repeated measures): gradients corrected for measurement error by adjusted
+      least squares, naive (attenuated) gradients and repeatabilities reported, bootstrap (or
+      jackknife) over individuals (:mod:`~sciml.selection.measurement`).
+    * ``missing="impute"``: ``imputations`` data sets by chained equations with posterior sampling
+      (scikit-learn ``IterativeImputer``), pooled by Rubin's rules (:mod:`~sciml.selection.imputation`).
+    * ``result.check()``: diagnostics with advice (:mod:`~sciml.selection.diagnostics`).
 
     Policies: rows with missing values are dropped and counted (``missing="raise"`` to refuse);
     constant or perfectly collinear traits, too many parameters for the sample size, negative or

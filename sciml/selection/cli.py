@@ -71,71 +71,85 @@ def register(app: typer.Typer) -> None:
         Example: sciml selection field.csv --traits mass,wing --fitness-type count
         --random-effects year --random-slopes mass --episodes survived,mated,eggs --check --report out/
         """
-        import json
-        import warnings
-
-        import pandas as pd
-
-        from sciml.selection import lande_arnold, selection_episodes
-        from sciml.selection.study import with_total_fitness
-
         if json_out and report is not None:
             typer.echo("Error: give either --json or --report, not both", err=True)
             raise typer.Exit(2)
         if not data.is_file():
             typer.echo(f"Error: data file {str(data)!r} not found", err=True)
             raise typer.Exit(2)
-        df = pd.read_csv(data)
         std = None if standardize.lower() in ("none", "null", "") else standardize
-        trait_list = _split(traits)
-        comps = _split(episodes)
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                df, fit_col = with_total_fitness(df, fitness, comps)
-                res = lande_arnold(df, fit_col, trait_list, fitness_type=fitness_type, standardize=std,
-                                   bootstrap=bootstrap, permutations=permutations, groups=groups, seed=seed,
-                                   quadratic=False if linear_only else None, ci_method=ci, progress=not quiet,
-                                   random_effects=_split(random_effects), random_slopes=_split(random_slopes),
-                                   measurement_error=_variances(measurement_error), individual=individual,
-                                   missing=missing, imputations=imputations)
-                ep = (selection_episodes(df, comps, trait_list, standardize=std, bootstrap=bootstrap, seed=seed,
-                                         ci_method=ci, progress=not quiet) if comps else None)
-                diag = res.check() if check else None
+            res, ep, diag = _analyse_csv(
+                data, fitness, _split(traits), dict(
+                    fitness_type=fitness_type, standardize=std, bootstrap=bootstrap, permutations=permutations,
+                    groups=groups, seed=seed, quadratic=False if linear_only else None, ci_method=ci,
+                    progress=not quiet, random_effects=_split(random_effects), random_slopes=_split(random_slopes),
+                    measurement_error=_variances(measurement_error), individual=individual, missing=missing,
+                    imputations=imputations), _split(episodes), check)
         except (ValueError, TypeError) as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(2) from exc
-        seen = set()
-        for w in caught:
-            if issubclass(w.category, UserWarning) and str(w.message) not in seen:
-                seen.add(str(w.message))
-                typer.echo(f"warning: {w.message}", err=True)
-        if json_out:
-            doc = res.to_dict()
-            if ep is not None:
-                doc["episodes"] = ep.to_dict()
-            if diag is not None:
-                doc["diagnostics"] = diag.table.to_dict(orient="records")
-            typer.echo(json.dumps(_clean(doc), indent=2))
-            return
-        if report is not None:
-            from sciml.selection.report import write_report
+        _emit(res, ep, diag, json_out, report, surface, quiet, seed, data)
 
-            surf = grads = None
-            if surface:
-                from sciml.selection.surfaces import fitness_surface
 
-                surf = fitness_surface(res, progress=not quiet)
-                grads = surf.average_gradients(n_samples=200, seed=seed)
-            write_report(res, report, surface=surf, surface_gradients=grads, dataset=str(data), episodes=ep,
-                         diagnostics=diag)
-            typer.echo(f"report written to {report}/report.md")
-            return
-        typer.echo(res.summary())
+def _analyse_csv(data: Path, fitness: str | None, traits: list[str], options: dict, episodes: list[str] | None,
+                 check: bool):
+    """Read the CSV and run lande_arnold (+ episodes, + diagnostics); warnings echoed once each."""
+    import warnings
+
+    import pandas as pd
+
+    from sciml.selection import lande_arnold, selection_episodes
+    from sciml.selection.study import with_total_fitness
+
+    df = pd.read_csv(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df, fit_col = with_total_fitness(df, fitness, episodes)
+        res = lande_arnold(df, fit_col, traits, **options)
+        ep = (selection_episodes(df, episodes, traits, standardize=options["standardize"],
+                                 bootstrap=options["bootstrap"], seed=options["seed"], ci_method=options["ci_method"],
+                                 progress=options["progress"]) if episodes else None)
+        diag = res.check() if check else None
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message) not in seen:
+            seen.add(str(w.message))
+            typer.echo(f"warning: {w.message}", err=True)
+    return res, ep, diag
+
+
+def _emit(res, ep, diag, json_out: bool, report: Path | None, surface: bool, quiet: bool, seed: int,
+          data: Path) -> None:
+    """Print JSON or the summaries, or write the report folder."""
+    import json
+
+    if json_out:
+        doc = res.to_dict()
         if ep is not None:
-            typer.echo("\n" + ep.summary())
+            doc["episodes"] = ep.to_dict()
         if diag is not None:
-            typer.echo("\n" + str(diag))
+            doc["diagnostics"] = diag.table.to_dict(orient="records")
+        typer.echo(json.dumps(_clean(doc), indent=2))
+        return
+    if report is not None:
+        from sciml.selection.report import write_report
+
+        surf = grads = None
+        if surface:
+            from sciml.selection.surfaces import fitness_surface
+
+            surf = fitness_surface(res, progress=not quiet)
+            grads = surf.average_gradients(n_samples=200, seed=seed)
+        write_report(res, report, surface=surf, surface_gradients=grads, dataset=str(data), episodes=ep,
+                     diagnostics=diag)
+        typer.echo(f"report written to {report}/report.md")
+        return
+    typer.echo(res.summary())
+    if ep is not None:
+        typer.echo("\n" + ep.summary())
+    if diag is not None:
+        typer.echo("\n" + str(diag))
 
 
 def _clean(o):
