@@ -26,6 +26,7 @@ _EXPORTS = {
     "EpisodeResult": "episodes",
     "selection_episodes": "episodes",
     "SelectionResult": "results",
+    "simulate_field_study": "simulate",
     "FitnessSurface": "surfaces",
     "fitness_surface": "surfaces",
 }

@@ -55,6 +55,26 @@ class CanonicalResult:
         cols = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
         return pd.concat([ev[cols], th[cols]], ignore_index=True)
 
+    def _indexed(self) -> pd.DataFrame:
+        return self.table().set_index(["type", "term"])
+
+    @property
+    def params(self) -> pd.Series:
+        """Eigenvalues (``lambda``) and canonical linear gradients (``theta``), indexed by ``(type, axis)``."""
+        return self._indexed()["estimate"].rename("params")
+
+    @property
+    def bse(self) -> pd.Series:
+        return self._indexed()["se"].rename("bse")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return self._indexed()["p_value"].rename("pvalues")
+
+    def conf_int(self) -> pd.DataFrame:
+        """Intervals ``[lower, upper]`` aligned with :attr:`params` (at the analysis' level)."""
+        return self._indexed()[["ci_low", "ci_high"]].set_axis(["lower", "upper"], axis=1)
+
     def __repr__(self) -> str:
         return ("Canonical analysis of gamma\n" + self.eigenvalues.round(4).to_string()
                 + "\n\nEigenvectors M (columns)\n" + self.M.round(3).to_string())

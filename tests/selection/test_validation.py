@@ -23,6 +23,11 @@ def test_missing_values_dropped_and_reported(pop):
         lande_arnold(df, "W", TR, missing="raise")
 
 
+def test_all_missing_trait_is_named(pop):
+    with pytest.raises(ValueError, match="column\\(s\\) \\['z2'\\] have no value in any row"):
+        lande_arnold(pop.assign(z2=np.nan), "W", TR)
+
+
 def test_constant_trait(pop):
     with pytest.raises(ValueError, match="trait 'c' is constant"):
         lande_arnold(pop.assign(c=3.0), "W", ["z1", "c"])
