@@ -208,7 +208,7 @@ def plot_per_level_gradients(result):
         part = bl[bl["coef"] == c].reset_index(drop=True)
         y = np.arange(len(part))
         ax.errorbar(part["estimate"], y, xerr=1.96 * part["se"], fmt="o", ms=3, capsize=2, color="C0")
-        mean = result.beta.loc[c, "estimate"] if c != "intercept" else result.models["lmm_linear"].params[0]
+        mean = float((part["estimate"] - part["blup"]).iloc[0])           # the fixed (mean) coefficient
         ax.axvline(mean, color="C3", lw=1, label="mean over levels")
         ax.axvline(0, color="grey", lw=0.6)
         ax.set_yticks(y)
