@@ -64,13 +64,15 @@ class Config:
     field_study: bool = True
     field_years: int = 20
     field_birds_per_year: int = 60
+    field_bootstrap: int = 200
+    field_imputations: int = 5
 
 
 def demo_config() -> Config:
     """Bumpus by sex with 300 bootstrap replicates, 200 permutations and a short GP fit, plus a small
-    simulated field study (100 replicates, 5 imputations)."""
-    return Config(bootstrap=300, permutations=200, surface_iter=80, surface_samples=100, field_years=15,
-                  field_birds_per_year=40)
+    simulated field study (12 years x 40 birds, 100 replicates, 3 imputations)."""
+    return Config(bootstrap=300, permutations=200, surface_iter=80, surface_samples=100, field_years=12,
+                  field_birds_per_year=40, field_bootstrap=100, field_imputations=3)
 
 
 def plan(cfg: Config) -> list[Job]:
@@ -85,11 +87,11 @@ def plan(cfg: Config) -> list[Job]:
     jobs = [Job(name="analysis", fn=run_analysis, kwargs=kwargs)]
     if cfg.field_study:
         field_kw = {"data": f"field_simulation:{cfg.field_years}x{cfg.field_birds_per_year}", "fitness": "fitness",
-                    "traits": list(FIELD_TRAITS), "fitness_type": "count", "bootstrap": min(cfg.bootstrap, 200),
+                    "traits": list(FIELD_TRAITS), "fitness_type": "count", "bootstrap": cfg.field_bootstrap,
                     "seed": cfg.seed, "surface": False, "check": True}
         jobs.append(Job(name="field_mixed", fn=run_analysis, kwargs={
             **field_kw, "random_effects": ["year"], "random_slopes": ["mass"], "missing": "impute",
-            "imputations": 5, "episodes": ["survived", "mated", "eggs"],
+            "imputations": cfg.field_imputations, "episodes": ["survived", "mated", "eggs"],
             "title": "Simulated field study: fluctuating selection, episodes, imputed tarsus"}))
         jobs.append(Job(name="field_measurement", fn=run_analysis, kwargs={
             **field_kw, "measurement_error": {"mass": 0.64},
