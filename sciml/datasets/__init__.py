@@ -25,7 +25,7 @@ _EXPORTS = {
     "calculators": ["make_calculator"],
     "pes": ["generate_pes", "sample_langevin"],
     "alloys": ["ALLOY_ELEMENTS", "ALLOY_RECIPE", "random_alloy", "alloy_trajectory_specs", "generate_alloys", "load_alloys"],
-    "recipes": ["BUNDLED_RECIPES", "regenerate_bundled"],
+    "recipes": ["BUNDLED_RECIPES", "GENERATED_RECIPES", "regenerate_bundled", "generate_recipe"],
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, by_module=_EXPORTS)

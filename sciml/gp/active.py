@@ -1,6 +1,6 @@
 """Uncertainty-driven active learning of a GP potential.
 
-Loop: fit :class:`~sciml.gp.model.GPPotential` on the labelled set -> run Langevin MD
+Loop: fit :class:`~sciml.gp.GPPotential` on the labelled set -> run Langevin MD
 with the GP as calculator -> record the model's (latent) force uncertainty along
 the trajectory -> label the ``n_select`` most uncertain frames (kept at least
 ``min_separation`` steps apart) with a reference ASE calculator (tblite
@@ -9,6 +9,14 @@ falls below ``target_force_std`` or the reference-call budget is spent.
 Every iteration appends a row to the learning curve (training-set size,
 uncertainty, and errors on an optional held-out set); the growing data set,
 the curve and the final model are written to ``out``.
+
+Steps of :func:`active_learning`: ``_check_loop_args`` -> ``_label_missing`` -> per iteration
+``_fit`` -> :func:`run_md_with_uncertainty` -> ``_curve_row`` -> ``_write_state`` -> ``_select``
++ ``_label`` -> ``_result``.
+
+For materials (periodic, several elements, large cells) the FLARE-style on-the-fly mode
+:func:`on_the_fly` (:mod:`sciml.gp.onthefly`) learns a :class:`~sciml.gp.LocalGPPotential`
+during one MD run, labelling single frames when an atom's local-energy uncertainty crosses a threshold.
 """
 from __future__ import annotations
 
@@ -21,9 +29,11 @@ from typing import Any, Sequence
 import numpy as np
 from ase import Atoms
 
-from .model import GPPotential, evaluate
+from .evaluation import evaluate
+from .global_gp import GPPotential
+from .onthefly import OnTheFlyResult, on_the_fly
 
-__all__ = ["ActiveLearningResult", "active_learning", "run_md_with_uncertainty"]
+__all__ = ["ActiveLearningResult", "active_learning", "run_md_with_uncertainty", "on_the_fly", "OnTheFlyResult"]
 
 
 @dataclass
@@ -190,29 +200,14 @@ def active_learning(
     >>> res = active_learning(frames[:5], test_frames=frames[-100:], n_iterations=3)   # doctest: +SKIP
     >>> res.curve[["n_train", "test_forces_mae_meV_per_A"]]                            # doctest: +SKIP
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
-    from sciml._io import atomic_write_text
     from sciml._runtime import quiet_progress
-    from sciml.atoms import frame_labels, write_frames
     from sciml.datasets import make_calculator
 
-    frames = list(initial_frames)
-    if len(frames) < 2:
-        raise ValueError(f"initial_frames: need at least 2 configurations, got {len(frames)}")
-    for name, v in (("n_iterations", n_iterations), ("md_steps", md_steps), ("n_select", n_select),
-                    ("max_reference_calls", max_reference_calls)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    ref = make_calculator(reference, frames[0])
-    calls = 0
-    unlabelled = [k for k, a in enumerate(frames) if frame_labels(a)["energy"] is None or frame_labels(a)["forces"] is None]
-    if unlabelled:
-        labelled = _label([frames[k] for k in unlabelled], ref)
-        for k, a in zip(unlabelled, labelled):
-            frames[k] = a
-        calls += len(unlabelled)
+    _check_loop_args(initial_frames, n_iterations, md_steps, n_select, max_reference_calls)
+    ref = make_calculator(reference, initial_frames[0])
+    frames, calls = _label_missing(list(initial_frames), ref)
     params = dict(progress=False, seed=seed)
     params.update(gp_params or {})
     out_dir = Path(out) if out is not None else None
@@ -220,48 +215,88 @@ def active_learning(
     converged = False
     rng = np.random.default_rng(seed)
     start = frames[0]
-    show = progress and not quiet_progress()
-    bar = tqdm(range(n_iterations), desc="active learning", disable=not show)
+    bar = tqdm(range(n_iterations), desc="active learning", disable=not (progress and not quiet_progress()))
     model = None
     for it in bar:
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # noise at its floor is expected for noiseless reference data
-            model = GPPotential(**params).fit(frames)
-        fit_s = time.perf_counter() - t0
+        model, fit_s = _fit(frames, params)
         md_frames, stds = run_md_with_uncertainty(
             model, start, md_steps, temperature_K, timestep_fs, friction_per_fs,
             max_force_std=stop_force_std, seed=seed + it)
-        row = dict(iteration=it, n_train=len(frames), reference_calls=calls, fit_time_s=fit_s,
-                   lengthscale=model.lengthscale_, force_noise=model.force_noise_,
-                   md_steps_run=len(md_frames), md_max_force_std=float(stds.max()),
-                   md_mean_force_std=float(stds.mean()))
-        if test_frames is not None:
-            m = evaluate(model, test_frames)
-            row.update({f"test_{k}": v for k, v in m.items() if isinstance(v, (int, float)) and v is not None})
-        rows.append(row)
-        bar.set_postfix(n=len(frames), std=f"{row['md_max_force_std']:.3g}")
+        rows.append(_curve_row(it, frames, calls, fit_s, model, md_frames, stds, test_frames))
+        bar.set_postfix(n=len(frames), std=f"{rows[-1]['md_max_force_std']:.3g}")
         if out_dir is not None:
-            atomic_write_text(out_dir / "learning_curve.csv", pd.DataFrame(rows).to_csv(index=False))
-            write_frames(out_dir / "dataset.extxyz", frames)
-            model.save(out_dir / "model.pt")
+            _write_state(out_dir, rows, frames, model)
         if stds.max() < target_force_std:
             converged = True
             break
         budget = max_reference_calls - calls
         if budget <= 0 or it == n_iterations - 1:
             break
-        pick = _select(stds, min(n_select, budget), min_separation)
-        new = _label([md_frames[i] for i in pick], ref)
+        new = _label([md_frames[i] for i in _select(stds, min(n_select, budget), min_separation)], ref)
         calls += len(new)
         frames.extend(new)
         # next MD run starts from a labelled frame (cycling through the data set): GP-driven MD from
         # an early, poor model drifts into unphysical regions, labelled frames keep it anchored
         start = frames[int(rng.integers(len(frames)))]
-    curve = pd.DataFrame(rows)
+    return _result(model, frames, rows, converged, calls, out_dir)
+
+
+def _check_loop_args(initial_frames, n_iterations, md_steps, n_select, max_reference_calls) -> None:
+    if len(initial_frames) < 2:
+        raise ValueError(f"initial_frames: need at least 2 configurations, got {len(initial_frames)}")
+    for name, v in (("n_iterations", n_iterations), ("md_steps", md_steps), ("n_select", n_select),
+                    ("max_reference_calls", max_reference_calls)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _label_missing(frames: list, ref: Any) -> tuple[list, int]:
+    """Label the frames that lack energy or forces; returns the frames and the number of reference calls."""
+    from sciml.atoms import frame_labels
+
+    unlabelled = [k for k, a in enumerate(frames)
+                  if frame_labels(a)["energy"] is None or frame_labels(a)["forces"] is None]
+    for k, a in zip(unlabelled, _label([frames[k] for k in unlabelled], ref)):
+        frames[k] = a
+    return frames, len(unlabelled)
+
+
+def _fit(frames: list, params: dict) -> tuple[GPPotential, float]:
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noise at its floor is expected for noiseless reference data
+        model = GPPotential(**params).fit(frames)
+    return model, time.perf_counter() - t0
+
+
+def _curve_row(it, frames, calls, fit_s, model, md_frames, stds, test_frames) -> dict:
+    row = dict(iteration=it, n_train=len(frames), reference_calls=calls, fit_time_s=fit_s,
+               lengthscale=model.lengthscale_, force_noise=model.force_noise_,
+               md_steps_run=len(md_frames), md_max_force_std=float(stds.max()),
+               md_mean_force_std=float(stds.mean()))
+    if test_frames is not None:
+        m = evaluate(model, test_frames)
+        row.update({f"test_{k}": v for k, v in m.items() if isinstance(v, (int, float)) and v is not None})
+    return row
+
+
+def _write_state(out_dir: Path, rows: list, frames: list, model: GPPotential) -> None:
+    import pandas as pd
+
+    from sciml._io import atomic_write_text
+    from sciml.atoms import write_frames
+
+    atomic_write_text(out_dir / "learning_curve.csv", pd.DataFrame(rows).to_csv(index=False))
+    write_frames(out_dir / "dataset.extxyz", frames)
+    model.save(out_dir / "model.pt")
+
+
+def _result(model, frames, rows, converged, calls, out_dir) -> ActiveLearningResult:
+    import pandas as pd
+
     files = {}
     if out_dir is not None:
         files = {k: str(out_dir / v) for k, v in
                  (("dataset", "dataset.extxyz"), ("learning_curve", "learning_curve.csv"), ("model", "model.pt"))}
-    return ActiveLearningResult(model=model, frames=frames, curve=curve, converged=converged,
+    return ActiveLearningResult(model=model, frames=frames, curve=pd.DataFrame(rows), converged=converged,
                                 reference_calls=calls, files=files)

@@ -8,13 +8,18 @@ descriptor). Its Jacobian with respect to the Cartesian positions is analytic::
 
 Positions are in Å, descriptors in 1/Å. Everything here works on batches of
 structures with the same atom count (one molecule, many configurations).
+:class:`Geometry` holds the descriptors and Jacobians of a set of configurations (optionally
+with fixed per-entry weights), :class:`Permutations` the descriptor index arrays of a group of
+permutations of identical atoms.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["pair_indices", "inverse_distances", "descriptor_permutation"]
+__all__ = ["pair_indices", "inverse_distances", "descriptor_permutation", "Geometry", "Permutations"]
 
 
 def pair_indices(n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +112,63 @@ def descriptor_permutation(perm: np.ndarray | list[int]) -> np.ndarray:
     index[i, j] = np.arange(len(i))
     index[j, i] = np.arange(len(i))
     return index[perm[i], perm[j]]
+
+
+@dataclass
+class Geometry:
+    """Descriptors and Jacobians of a set of configurations of one molecule.
+
+    Descriptor entries may be rescaled by fixed weights ``w`` (``x -> w x``,
+    ``J -> w J``); weights constant on the orbits of the permutation group keep
+    the symmetrised kernel exactly invariant.
+
+    Attributes
+    ----------
+    X: ``(n, D)`` descriptors. Jt: ``(n, 3A, D)`` transposed Jacobians.
+    p: ``(n, 3A)`` the products ``J^T x``.
+    """
+
+    X: torch.Tensor
+    Jt: torch.Tensor
+    p: torch.Tensor
+
+    @classmethod
+    def from_positions(
+        cls, positions: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None
+    ) -> "Geometry":
+        """Build from ``(n, n_atoms, 3)`` positions in Å; ``weights`` rescale the descriptor entries."""
+        x, jac = inverse_distances(positions, jacobian=True)
+        jt = jac.transpose(1, 2).contiguous()
+        if weights is not None:
+            w = torch.as_tensor(weights, dtype=torch.float64)
+            x, jt = x * w, jt * w
+        return cls(X=x, Jt=jt, p=torch.einsum("nkd,nd->nk", jt, x))
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def __getitem__(self, sl: slice | torch.Tensor | np.ndarray) -> "Geometry":
+        return Geometry(self.X[sl], self.Jt[sl], self.p[sl])
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs per structure: ``1 + 3 n_atoms``."""
+        return 1 + self.Jt.shape[1]
+
+
+class Permutations:
+    """Descriptor index arrays for a group of atom permutations (identity first)."""
+
+    def __init__(self, atom_perms: np.ndarray | None, n_atoms: int):
+        if atom_perms is None:
+            atom_perms = np.arange(n_atoms)[None]
+        atom_perms = np.asarray(atom_perms, dtype=np.int64)
+        if atom_perms.ndim != 2 or atom_perms.shape[1] != n_atoms:
+            raise ValueError(f"permutations must have shape (n_perms, {n_atoms}), got {atom_perms.shape}")
+        self.atom_perms = atom_perms
+        idx = np.stack([descriptor_permutation(p) for p in atom_perms])
+        self.idx = torch.as_tensor(idx)
+        self.inv = torch.as_tensor(np.argsort(idx, axis=1))
+
+    def __len__(self) -> int:
+        return len(self.atom_perms)

@@ -29,85 +29,26 @@ Outputs per structure are interleaved ``[E, F_0x, F_0y, F_0z, F_1x, ...]``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import gpytorch
 import numpy as np
 import torch
 
-from .descriptors import descriptor_permutation, inverse_distances
+from .descriptors import Geometry, Permutations
 
 __all__ = [
     "KERNELS",
-    "Geometry",
+    "squared_distances",
     "kernel_coefficients",
     "mixture_coefficients",
+    "assemble",
+    "contract",
     "joint_covariance",
     "EnergyForceKernel",
 ]
 
 KERNELS = ("matern52", "rbf")
 _SQRT5 = math.sqrt(5.0)
-
-
-@dataclass
-class Geometry:
-    """Descriptors and Jacobians of a set of configurations of one molecule.
-
-    Descriptor entries may be rescaled by fixed weights ``w`` (``x -> w x``,
-    ``J -> w J``); weights constant on the orbits of the permutation group keep
-    the symmetrised kernel exactly invariant.
-
-    Attributes
-    ----------
-    X: ``(n, D)`` descriptors. Jt: ``(n, 3A, D)`` transposed Jacobians.
-    p: ``(n, 3A)`` the products ``J^T x``.
-    """
-
-    X: torch.Tensor
-    Jt: torch.Tensor
-    p: torch.Tensor
-
-    @classmethod
-    def from_positions(
-        cls, positions: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None
-    ) -> "Geometry":
-        """Build from ``(n, n_atoms, 3)`` positions in Å; ``weights`` rescale the descriptor entries."""
-        x, jac = inverse_distances(positions, jacobian=True)
-        jt = jac.transpose(1, 2).contiguous()
-        if weights is not None:
-            w = torch.as_tensor(weights, dtype=torch.float64)
-            x, jt = x * w, jt * w
-        return cls(X=x, Jt=jt, p=torch.einsum("nkd,nd->nk", jt, x))
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-    def __getitem__(self, sl: slice | torch.Tensor | np.ndarray) -> "Geometry":
-        return Geometry(self.X[sl], self.Jt[sl], self.p[sl])
-
-    @property
-    def n_outputs(self) -> int:
-        """Outputs per structure: ``1 + 3 n_atoms``."""
-        return 1 + self.Jt.shape[1]
-
-
-class Permutations:
-    """Descriptor index arrays for a group of atom permutations (identity first)."""
-
-    def __init__(self, atom_perms: np.ndarray | None, n_atoms: int):
-        if atom_perms is None:
-            atom_perms = np.arange(n_atoms)[None]
-        atom_perms = np.asarray(atom_perms, dtype=np.int64)
-        if atom_perms.ndim != 2 or atom_perms.shape[1] != n_atoms:
-            raise ValueError(f"permutations must have shape (n_perms, {n_atoms}), got {atom_perms.shape}")
-        self.atom_perms = atom_perms
-        idx = np.stack([descriptor_permutation(p) for p in atom_perms])
-        self.idx = torch.as_tensor(idx)
-        self.inv = torch.as_tensor(np.argsort(idx, axis=1))
-
-    def __len__(self) -> int:
-        return len(self.atom_perms)
 
 
 def squared_distances(ga: Geometry, gb: Geometry, perms: Permutations) -> torch.Tensor:

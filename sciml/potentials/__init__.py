@@ -2,7 +2,10 @@
 
 Layout (one file per step): ``graph`` (ase.Atoms -> batched graph, vesin neighbour lists),
 ``radial`` (Bessel basis, smooth cutoff), ``model`` (equivariant network, save/load),
-``forces`` (forces, stress, Hessian, frequencies), ``train`` (training loop, evaluation),
+``forces`` (forces, stress, Hessian, frequencies), ``chunked`` (the same in bounded memory for large
+cells), ``statistics`` (element reference energies),
+``loss``, ``optim`` (optimiser, LR schedule, EMA), ``checkpoint``, ``distributed``, ``train_config``,
+``train`` (the training loop in named steps), ``evaluation`` (predictions, error metrics),
 ``calculator`` (ASE calculator, committees), ``md`` (ASE molecular dynamics driver).
 
 Example
@@ -26,13 +29,15 @@ _EXPORTS = {
     "TrainConfig": "train",
     "TrainResult": "train",
     "train_potential": "train",
-    "evaluate": "train",
-    "fit_statistics": "train",
-    "predict_graphs": "train",
+    "evaluate": "evaluation",
+    "fit_statistics": "statistics",
+    "predict_graphs": "evaluation",
     "AtomicGraph": "graph",
     "atoms_to_graph": "graph",
     "collate": "graph",
     "neighbor_list": "graph",
+    "device_neighbor_list": "graph",
+    "chunked_properties": "chunked",
     "compute_properties": "forces",
     "hessian": "forces",
     "vibrational_frequencies": "forces",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -9,9 +10,11 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
+from .._runtime import resolve_device
+from .chunked import DEFAULT_MAX_EDGES
 from .forces import compute_properties
-from .graph import AtomicGraph, _check_overlap, check_structure, neighbor_list
-from .model import EquivariantPotential, load_model
+from .graph import AtomicGraph, check_distances, check_structure, device_neighbor_list, neighbor_list
+from .model import _DTYPES, EquivariantPotential, load_model
 
 ModelLike = Union[str, Path, EquivariantPotential]
 
@@ -24,8 +27,15 @@ class SciMLCalculator(Calculator):
     model : a model file path, a model object, or a list of them (a committee). With several
         models ``results`` hold the committee mean plus ``energy_std`` (eV), ``forces_std``
         ((N,3) eV/Å) and, for periodic cells, ``stress_std``.
-    device : "cpu", "cuda" or None (CUDA when available).
-    dtype : "float64" / "float32" / None (as stored in the file; objects are used as given).
+    device : "cpu", "cuda", "cuda:1", a ``torch.device``, or None (CUDA when available). Everything
+        runs there, the neighbour list included (vesin's CUDA kernel; if vesin cannot run on the
+        device the list is built on the CPU and copied, with a warning, and
+        ``neighbor_list_device`` says where it ran).
+    dtype : "float64" / "float32" (or a ``torch.dtype``) / None (as stored in the file; objects are
+        used as given). ``torch.get_default_dtype()`` is never changed.
+    max_edges : structures with more neighbour pairs are evaluated block by block with at most this
+        many edges per block (bounded memory, same numbers: :mod:`sciml.potentials.chunked`);
+        None evaluates every structure in one pass.
 
     Properties: ``energy``/``free_energy`` (eV), ``forces`` (eV/Å), ``energies`` (per atom, eV)
     and, for fully periodic cells, ``stress`` (Voigt, eV/Å^3, ASE sign convention).
@@ -44,11 +54,15 @@ class SciMLCalculator(Calculator):
     def __init__(
         self,
         model: Union[ModelLike, Sequence[ModelLike]],
-        device: Optional[str] = None,
-        dtype: Optional[str] = None,
+        device: Optional[Union[str, torch.device]] = None,
+        dtype: Optional[Union[str, torch.dtype]] = None,
+        max_edges: Optional[int] = DEFAULT_MAX_EDGES,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if max_edges is not None and (not isinstance(max_edges, int) or max_edges < 1):
+            raise ValueError(f"max_edges must be a positive integer or None, got {max_edges!r}")
+        self.max_edges = max_edges
         items = list(model) if isinstance(model, (list, tuple)) else [model]
         if not items:
             raise ValueError("SciMLCalculator needs at least one model (got an empty list)")
@@ -59,13 +73,7 @@ class SciMLCalculator(Calculator):
             elif isinstance(m, EquivariantPotential):
                 m = copy.deepcopy(m)  # a private copy: the caller's model is left untouched
                 if dtype is not None or device is not None:
-                    from .._runtime import resolve_device
-                    from .model import _DTYPES
-
-                    if isinstance(dtype, str) and dtype not in _DTYPES:
-                        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-                    m = m.to(device=resolve_device(device) if device else None,
-                             dtype=_DTYPES[dtype] if isinstance(dtype, str) else dtype)
+                    m = m.to(device=resolve_device(device) if device is not None else None, dtype=_as_dtype(dtype))
             else:
                 raise TypeError(f"model must be a path or an EquivariantPotential, got {type(m).__name__}")
             m.eval()
@@ -84,6 +92,10 @@ class SciMLCalculator(Calculator):
         self.cutoff = float(ref.cutoff)
         p = next(ref.parameters())
         self._device, self._dtype = p.device, p.dtype
+        #: build the neighbour list with torch tensors on the model's device (default: off the CPU);
+        #: ``neighbor_list_device`` records where the last one was built
+        self.nl_on_device = self._device.type != "cpu"
+        self.neighbor_list_device: Optional[str] = None
         self._z2i = np.full(max(self.species) + 1, -1, dtype=np.int64)
         self._z2i[self.species] = np.arange(len(self.species))
 
@@ -92,15 +104,28 @@ class SciMLCalculator(Calculator):
         pos = np.asarray(atoms.positions, dtype=np.float64)
         cell = np.asarray(atoms.cell.array, dtype=np.float64)
         pbc = np.asarray(atoms.pbc, dtype=bool)
-        i, j, S = neighbor_list(pos, cell, pbc, self.cutoff)
-        _check_overlap(i, j, pos[j] - pos[i] + S @ cell, "atoms")
         dev, dt = self._device, self._dtype
+        edge_index = None
+        if self.nl_on_device:
+            try:
+                edge_index, S, d = device_neighbor_list(torch.as_tensor(pos, device=dev), torch.as_tensor(cell),
+                                                        pbc, self.cutoff)
+                self.neighbor_list_device = str(dev)
+            except RuntimeError as exc:  # visible fallback: the list is built on the CPU and copied
+                warnings.warn(f"vesin could not build the neighbour list on {dev} ({exc}); building it on the CPU",
+                              RuntimeWarning, stacklevel=3)
+        if edge_index is None:
+            i, j, S, d = neighbor_list(pos, cell, pbc, self.cutoff, distances=True)
+            edge_index = torch.from_numpy(np.stack([i, j])).to(dev)
+            S = torch.from_numpy(S)
+            self.neighbor_list_device = "cpu"
+        check_distances(edge_index[0], edge_index[1], d, "atoms")
         n = len(atoms)
         return AtomicGraph(
             positions=torch.as_tensor(pos, dtype=dt, device=dev),
             species=torch.as_tensor(self._z2i[atoms.numbers], device=dev),
-            edge_index=torch.as_tensor(np.stack([i, j]), device=dev),
-            shifts=torch.as_tensor(S, dtype=dt, device=dev),
+            edge_index=edge_index,
+            shifts=S.to(device=dev, dtype=dt),
             cell=torch.as_tensor(cell, dtype=dt, device=dev).unsqueeze(0),
             batch=torch.zeros(n, dtype=torch.long, device=dev),
             n_atoms=torch.tensor([n], device=dev),
@@ -114,7 +139,7 @@ class SciMLCalculator(Calculator):
         periodic = bool(atoms.pbc.all())
         E, F, EA, S = [], [], [], []
         for m in self.models:
-            out = compute_properties(m, g, forces=True, stress=periodic)
+            out = compute_properties(m, g, forces=True, stress=periodic, max_edges=self.max_edges)
             E.append(float(out["energy"][0].detach()))
             F.append(out["forces"].detach().cpu().numpy().astype(np.float64))
             EA.append(out["energies"].detach().cpu().numpy().astype(np.float64))
@@ -135,3 +160,13 @@ class SciMLCalculator(Calculator):
                 ss = np.stack(S).std(0, ddof=1)
                 r["stress_std"] = np.array([ss[0, 0], ss[1, 1], ss[2, 2], ss[1, 2], ss[0, 2], ss[0, 1]])
         self.results = r
+
+
+def _as_dtype(dtype: Optional[Union[str, torch.dtype]]) -> Optional[torch.dtype]:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if dtype not in (None, torch.float32, torch.float64):
+            raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return _DTYPES[dtype]

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .chunked import chunked_properties
 from .graph import AtomicGraph, atoms_to_graph
 
 
@@ -20,16 +21,22 @@ def compute_properties(
     forces: bool = True,
     stress: bool = False,
     create_graph: bool = False,
+    max_edges: Optional[int] = None,
 ) -> dict[str, torch.Tensor]:
     """Evaluate ``model`` on a batch: ``energy`` (B,), ``energies`` (N,), ``forces`` (N,3), ``stress`` (B,3,3).
 
     ``create_graph=True`` keeps the graph of the derivatives (needed to train on forces).
+    ``max_edges``: graphs with more edges are evaluated block by block in bounded memory
+    (:func:`sciml.potentials.chunked.chunked_properties`: same numbers, no autograd graph kept;
+    ignored with ``create_graph=True``). ``None`` evaluates every graph in one pass.
 
     Example
     -------
     >>> out = compute_properties(model, graph, stress=True)  # doctest: +SKIP
     >>> out["energy"], out["forces"], out["stress"]  # doctest: +SKIP
     """
+    if max_edges is not None and not create_graph and graph.edge_index.shape[1] > max_edges:
+        return chunked_properties(model, graph, forces=forces, stress=stress, max_edges=max_edges)
     B = graph.num_graphs
     pos = graph.positions
     cell = graph.cell

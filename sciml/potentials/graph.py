@@ -42,11 +42,14 @@ def neighbor_list(
     pbc: Sequence[bool],
     cutoff: float,
     backend: str = "auto",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Full neighbour list within ``cutoff`` (Å) with periodic images.
+    distances: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """Full neighbour list within ``cutoff`` (Å) with periodic images, sorted by centre atom.
 
-    Returns ``(i, j, S)``: centre indices, neighbour indices and integer cell shifts
-    such that the edge vector is ``positions[j] - positions[i] + S @ cell``.
+    Returns ``(i, j, S)`` (and the distances ``d`` with ``distances=True``): centre indices,
+    neighbour indices and integer cell shifts such that the edge vector is
+    ``positions[j] - positions[i] + S @ cell``. vesin runs with torch's thread count
+    (``torch.get_num_threads()``), so ``--threads 1`` means one thread here too.
 
     Example
     -------
@@ -63,25 +66,74 @@ def neighbor_list(
         raise ValueError(f"backend must be 'auto', 'vesin' or 'ase', got {backend!r}")
     if len(positions) == 0:
         e = np.zeros(0, dtype=np.int64)
-        return e, e.copy(), np.zeros((0, 3), dtype=np.int64)
+        out = (e, e.copy(), np.zeros((0, 3), dtype=np.int64))
+        return out + (np.zeros(0),) if distances else out
     if backend in ("auto", "vesin"):
         _check_vesin()
-        box = cell.copy()
-        if not pbc.all():
-            # vesin needs a box even along non-periodic directions; give it a dummy one there
-            for d in range(3):
-                if not pbc[d] and not np.any(box[d]):
-                    box[d, d] = 1.0
-        i, j, S = _vesin(float(cutoff)).compute(
-            positions, box, pbc.tolist(), quantities="ijS", copy=True
+        i, j, S, d = _vesin(float(cutoff)).compute(
+            positions, _vesin_box(cell, pbc), pbc.tolist(), quantities="ijSd", copy=True
         )
         S = np.asarray(S, dtype=np.int64)
         S[:, ~pbc] = 0
-        return np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64), S
+        i, j, d = _as_int64(i), _as_int64(j), np.asarray(d)
+        if len(i) > 1 and not np.all(i[1:] >= i[:-1]):  # vesin sorts on request; keep the promise regardless
+            order = np.argsort(i, kind="stable")
+            i, j, S, d = i[order], j[order], S[order], d[order]
+        out = (i, j, S)
+        return out + (d,) if distances else out
     from ase.neighborlist import primitive_neighbor_list
 
-    i, j, S = primitive_neighbor_list("ijS", pbc, cell, positions, float(cutoff), self_interaction=False)
-    return i.astype(np.int64), j.astype(np.int64), S.astype(np.int64)
+    i, j, S, d = primitive_neighbor_list("ijSd", pbc, cell, positions, float(cutoff), self_interaction=False)
+    order = np.argsort(i, kind="stable")
+    out = (i[order].astype(np.int64), j[order].astype(np.int64), S[order].astype(np.int64))
+    return out + (d[order],) if distances else out
+
+
+def device_neighbor_list(
+    positions: torch.Tensor, cell: torch.Tensor, pbc: Sequence[bool], cutoff: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`neighbor_list` on the device of ``positions`` (vesin's CUDA or CPU kernel, no host copy).
+
+    Returns ``(edge_index (2, E) int64, shifts (E, 3) int64, distances (E,))``, sorted by centre.
+    Raises ``RuntimeError`` if vesin cannot run on that device (e.g. no CUDA runtime library).
+
+    Example
+    -------
+    >>> import torch
+    >>> ei, S, d = device_neighbor_list(torch.zeros((2, 3)) + torch.tensor([[0.], [1.]]),
+    ...                                 torch.zeros((3, 3)), [False] * 3, 2.0)
+    >>> ei.tolist()
+    [[0, 1], [1, 0]]
+    """
+    _check_vesin()
+    pbc_np = np.asarray(pbc, dtype=bool)
+    pos = positions.detach().to(torch.float64).contiguous()
+    box = torch.as_tensor(_vesin_box(cell.detach().cpu().double().numpy(), pbc_np), device=pos.device)
+    if pos.shape[0] == 0:
+        z = torch.zeros((2, 0), dtype=torch.long, device=pos.device)
+        return z, torch.zeros((0, 3), dtype=torch.long, device=pos.device), torch.zeros(0, device=pos.device)
+    i, j, S, d = _vesin(float(cutoff)).compute(
+        pos, box, torch.as_tensor(pbc_np, device=pos.device), quantities="ijSd", copy=True
+    )
+    S = S.to(torch.long)
+    if not pbc_np.all():
+        S[:, torch.as_tensor(~pbc_np, device=S.device)] = 0
+    return torch.stack([i.to(torch.long), j.to(torch.long)]), S, d
+
+
+def _as_int64(idx: np.ndarray) -> np.ndarray:
+    """vesin's uint64 indices as int64 without a copy (same bits: indices are far below 2^63)."""
+    idx = np.asarray(idx)
+    return idx.view(np.int64) if idx.dtype == np.uint64 else idx.astype(np.int64)
+
+
+def _vesin_box(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """vesin needs a box even along non-periodic directions: give it a dummy one there."""
+    box = np.array(cell, dtype=np.float64, copy=True)
+    for d in range(3):
+        if not pbc[d] and not np.any(box[d]):
+            box[d, d] = 1.0
+    return box
 
 
 _VESIN_CACHE: dict = {}
@@ -103,7 +155,8 @@ def _vesin(cutoff: float):
     """One vesin NeighborList object per cutoff (constructing it costs more than a small search)."""
     nl = _VESIN_CACHE.get(cutoff)
     if nl is None:
-        nl = _VESIN_CACHE[cutoff] = _VesinNeighborList(cutoff=cutoff, full_list=True)
+        nl = _VESIN_CACHE[cutoff] = _VesinNeighborList(cutoff=cutoff, full_list=True, sorted=True)
+    nl.n_threads = max(1, torch.get_num_threads())
     return nl
 
 
@@ -160,8 +213,12 @@ class AtomicGraph:
 def check_structure(atoms, index: int | str = 0, species: Optional[Sequence[int]] = None) -> None:
     """Raise ``ValueError`` naming the problem if ``atoms`` cannot be evaluated.
 
-    Checks: empty structure, NaN/inf positions or cell, unknown elements (when
-    ``species`` is given), two atoms closer than 0.1 Å (periodic images included).
+    Checks: empty structure, NaN/inf positions or cell, unknown elements (when ``species`` is
+    given), and a cell that cannot hold a periodic structure: along periodic directions the cell
+    vectors must be non-zero and independent (zero volume is an error). A left-handed cell
+    (negative determinant) spans an ordinary lattice of volume ``|det|`` and is evaluated as such
+    (same energy, forces and stress as the right-handed description). Overlapping atoms (closer
+    than 0.1 Å, periodic images included) are found with the neighbour list (:func:`check_distances`).
     """
     n = len(atoms)
     if n == 0:
@@ -170,7 +227,8 @@ def check_structure(atoms, index: int | str = 0, species: Optional[Sequence[int]
     if not np.all(np.isfinite(pos)):
         bad = np.where(~np.isfinite(pos).all(axis=1))[0]
         raise ValueError(f"structure {index}: NaN/inf positions for atom(s) {bad[:10].tolist()}")
-    if not np.all(np.isfinite(atoms.cell.array)):
+    cell = np.asarray(atoms.cell.array, dtype=np.float64)
+    if not np.all(np.isfinite(cell)):
         raise ValueError(f"structure {index}: NaN/inf in the cell")
     if species is not None:
         known = set(int(z) for z in species)
@@ -182,19 +240,29 @@ def check_structure(atoms, index: int | str = 0, species: Optional[Sequence[int]
                 f"structure {index}: unknown element(s) {[chemical_symbols[z] for z in unknown]} for this model "
                 f"(model species: {[chemical_symbols[z] for z in sorted(known)]})"
             )
-    if atoms.pbc.any() and abs(atoms.cell.volume if atoms.pbc.all() else 1.0) < 1e-12:
-        raise ValueError(f"structure {index}: periodic structure with a singular (zero-volume) cell")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        vecs = cell[pbc]
+        lengths = np.linalg.norm(vecs, axis=1)
+        gram = np.linalg.det(vecs @ vecs.T)  # squared volume (area, length) spanned by the periodic vectors
+        if lengths.min() < 1e-6 or gram <= 1e-12 * np.prod(lengths) ** 2:
+            raise ValueError(
+                f"structure {index}: the cell has zero volume along its periodic directions "
+                f"(pbc={pbc.tolist()}, cell vectors {np.round(vecs, 6).tolist()}): give independent, non-zero cell vectors"
+            )
 
 
-def _check_overlap(i: np.ndarray, j: np.ndarray, vec: np.ndarray, index) -> None:
-    if len(i) == 0:
+def check_distances(i, j, d, index: int | str = 0) -> None:
+    """Raise ``ValueError`` naming the two atoms if any pair (periodic images included) is closer than 0.1 Å."""
+    if len(d) == 0:
         return
-    d = np.linalg.norm(vec, axis=1)
-    k = int(np.argmin(d))
-    if d[k] < MIN_DISTANCE:
+    k = int(d.argmin())
+    if float(d[k]) < MIN_DISTANCE:
+        i, j = int(i[k]), int(j[k])
+        where = "its own periodic image" if i == j else f"atom {j}"
         raise ValueError(
-            f"structure {index}: overlapping atoms {int(i[k])} and {int(j[k])} "
-            f"(distance {d[k]:.3g} Å < {MIN_DISTANCE} Å)"
+            f"structure {index}: overlapping atoms: atom {i} and {where} are {float(d[k]):.3g} Å apart "
+            f"(< {MIN_DISTANCE} Å; periodic images included)"
         )
 
 
@@ -225,8 +293,8 @@ def atoms_to_graph(
     pos = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell.array, dtype=np.float64)
     pbc = np.asarray(atoms.pbc, dtype=bool)
-    i, j, S = neighbor_list(pos, cell, pbc, cutoff, backend=nl_backend)
-    _check_overlap(i, j, pos[j] - pos[i] + S @ cell, index)
+    i, j, S, d = neighbor_list(pos, cell, pbc, cutoff, backend=nl_backend, distances=True)
+    check_distances(i, j, d, index)
     n = len(atoms)
     g = AtomicGraph(
         positions=torch.tensor(pos, dtype=dtype),

@@ -86,6 +86,17 @@ class ModelConfig:
         return asdict(self)
 
 
+def edge_vectors(
+    positions: torch.Tensor, edge_index: torch.Tensor, shifts: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor
+) -> torch.Tensor:
+    """Edge vectors ``r_j - r_i + S @ cell`` (E, 3) in Å for edges ``(i, j, S)``."""
+    centre, neighbour = edge_index[0], edge_index[1]
+    vec = positions[neighbour] - positions[centre]
+    if shifts.numel() and bool(shifts.any()):
+        vec = vec + torch.einsum("ek,ekl->el", shifts, cell[batch[centre]])
+    return vec
+
+
 def _hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
     return o3.Irreps([(channels, (l, (-1) ** l)) for l in range(lmax + 1)])
 
@@ -156,17 +167,36 @@ class Interaction(nn.Module):
         norm: float,
         pads: Optional[tuple] = None,
     ) -> torch.Tensor:
-        sc = self.self_connection(h, onehot)
-        x = self.linear_up(h)
+        agg = self.aggregate(self.linear_up(h), sh, basis, envelope, centre, neighbour, h.shape[0], pads)
+        return self.update(h, onehot, agg, norm)
+
+    def aggregate(
+        self,
+        x: torch.Tensor,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+        centre: torch.Tensor,
+        neighbour: torch.Tensor,
+        num_centres: int,
+        pads: Optional[tuple] = None,
+    ) -> torch.Tensor:
+        """Messages summed per centre: ``(num_centres, irreps_mid.dim)``.
+
+        ``x`` are the node features after ``linear_up`` (rows indexed by ``neighbour``), ``centre``
+        indexes the output rows. The chunked evaluation (:mod:`sciml.potentials.chunked`) calls this
+        on one block of centres at a time.
+        """
         w = self.radial(basis) * envelope.unsqueeze(-1)
         if pads is not None and isinstance(self.tp, ChannelwiseTensorProduct):
-            agg = convolve(self.tp, x, sh, w, centre, neighbour, *pads)
-        else:
-            msg = self.tp(x[neighbour], sh, w)
-            agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
-            agg = agg.index_add(0, centre, msg)
-        x = self.linear_down(agg * norm)
-        return self.gate(x + sc)
+            return convolve(self.tp, x, sh, w, centre, neighbour, *pads, num_centres=num_centres)
+        msg = self.tp(x[neighbour], sh, w)
+        agg = torch.zeros((num_centres, msg.shape[1]), dtype=msg.dtype, device=msg.device)
+        return agg.index_add(0, centre, msg)
+
+    def update(self, h: torch.Tensor, onehot: torch.Tensor, agg: torch.Tensor, norm: float) -> torch.Tensor:
+        """New node features from the old ones ``h`` and the aggregated messages ``agg`` (same rows)."""
+        return self.gate(self.linear_down(agg * norm) + self.self_connection(h, onehot))
 
 
 class EquivariantPotential(nn.Module):
@@ -240,22 +270,29 @@ class EquivariantPotential(nn.Module):
     ) -> torch.Tensor:
         """Per-atom energies (N,) in eV for the given (possibly strained) geometry."""
         centre, neighbour = edge_index[0], edge_index[1]
-        vec = positions[neighbour] - positions[centre]
-        if shifts.numel() and bool(shifts.any()):
-            vec = vec + torch.einsum("ek,ekl->el", shifts, cell[batch[centre]])
-        r = torch.linalg.norm(vec, dim=-1)
-        sh = self.sh(vec)
-        basis = self.basis(r)
-        env = self.envelope(r)
+        sh, basis, env = self.edge_attributes(edge_vectors(positions, edge_index, shifts, cell, batch))
         onehot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
         h = self.embedding(species)
-        norm = float(self.avg_num_neighbors) ** -0.5
+        norm = self.message_norm()
         pads = None
         if self.config.tensor_product == "channelwise" and self.fused and centre.numel():
             n = positions.shape[0]
             pads = (PaddedEdges(centre, n), PaddedEdges(neighbour, n))
         for layer in self.layers:
             h = layer(h, onehot, sh, basis, env, centre, neighbour, norm, pads)
+        return self.node_energies(h, species)
+
+    def edge_attributes(self, vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Spherical harmonics, radial basis and cutoff envelope of edge vectors ``vec`` (E, 3)."""
+        r = torch.linalg.norm(vec, dim=-1)
+        return self.sh(vec), self.basis(r), self.envelope(r)
+
+    def message_norm(self) -> float:
+        """The factor ``1/sqrt(avg. neighbours)`` applied to summed messages."""
+        return float(self.avg_num_neighbors) ** -0.5
+
+    def node_energies(self, h: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies (eV) from the scalar features of the last layer."""
         y = self.readout(h).squeeze(-1)
         return self.scale * y + self.shift + self.atomic_energies[species]
 

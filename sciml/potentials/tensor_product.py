@@ -18,6 +18,7 @@ Feature layout follows e3nn: an irrep block ``mul x l`` is stored as ``(mul, 2l+
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from e3nn import o3
@@ -56,6 +57,11 @@ class ChannelwiseTensorProduct(nn.Module):
         self.paths = paths
         self.irreps_out = o3.Irreps(out)
         self.weight_numel = w_off
+        # plain Python facts for the fast paths of ``convolve`` (no Irreps objects in forward, which
+        # also keeps torch.compile's guards away from e3nn's Irrep tuples)
+        self.scalar_input = len(self.irreps_in) == 1 and self.irreps_in[0].ir.l == 0 and all(p[2] == 0 for p in paths)
+        self.scalar_output = all(p[5] == 0 for p in paths)
+        self.in_mul = int(self.irreps_in[0].mul) if len(self.irreps_in) else 0
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``x``: (E, irreps_in.dim) features of the neighbours, ``sh``: (E, irreps_sh.dim), ``weight``:
@@ -113,11 +119,11 @@ class PaddedEdges:
 
 
 def _scalar_input(tp: ChannelwiseTensorProduct) -> bool:
-    return len(tp.irreps_in) == 1 and tp.irreps_in[0].ir.l == 0 and all(p[2] == 0 for p in tp.paths)
+    return tp.scalar_input
 
 
 def _scalar_output(tp: ChannelwiseTensorProduct) -> bool:
-    return all(p[5] == 0 for p in tp.paths)
+    return tp.scalar_output
 
 
 def convolve(
@@ -127,10 +133,15 @@ def convolve(
     weight: torch.Tensor,
     centre: torch.Tensor,
     neighbour: torch.Tensor,
-    by_centre: PaddedEdges,
-    by_neighbour: PaddedEdges,
+    by_centre: Optional[PaddedEdges],
+    by_neighbour: Optional[PaddedEdges],
+    num_centres: Optional[int] = None,
 ) -> torch.Tensor:
-    """``sum_{e: centre(e)=i} tp(x[neighbour(e)], sh[e], weight[e])`` for every node i: (N, irreps_out.dim).
+    """``sum_{e: centre(e)=i} tp(x[neighbour(e)], sh[e], weight[e])`` for every centre i: (num_centres, irreps_out.dim).
+
+    ``num_centres`` (default ``x.shape[0]``) is the number of output rows; it differs from the rows
+    of ``x`` when a block of centres is evaluated on its own (:mod:`sciml.potentials.chunked`).
+    A case whose padding is ``None`` falls back to per-edge messages (same numbers).
 
     Same numbers as gathering, applying ``tp`` per edge and ``index_add``; two common cases avoid
     the (E, irreps_out.dim) message tensor:
@@ -141,8 +152,11 @@ def convolve(
       so node features are never gathered per edge.
     """
     N, E = x.shape[0], sh.shape[0]
-    if _scalar_input(tp):
-        mul = tp.irreps_in[0].mul
+    M = N if num_centres is None else num_centres
+    if by_centre is not None and _scalar_input(tp):
+        if by_centre.num_nodes != M:
+            raise ValueError(f"by_centre pads {by_centre.num_nodes} nodes, expected {M} centres")
+        mul = tp.in_mul
         P = len(tp.paths)
         a = weight.view(E, P, mul) * x[neighbour].unsqueeze(1)  # (E, P, C)
         A = by_centre.pad(a.reshape(E, P * mul)).transpose(1, 2)  # (N, P*C, K)
@@ -150,9 +164,9 @@ def convolve(
         ys = torch.split(Y, tp.sh_dims, dim=2)
         outs = []
         for k, (i1, m, l1, i2, l2, l3, wo) in enumerate(tp.paths):
-            outs.append(torch.bmm(A[:, k * mul : (k + 1) * mul], ys[i2]).reshape(N, -1))
+            outs.append(torch.bmm(A[:, k * mul : (k + 1) * mul], ys[i2]).reshape(M, -1))
         return torch.cat(outs, dim=1)
-    if _scalar_output(tp):
+    if by_neighbour is not None and _scalar_output(tp):
         xs = torch.split(x, tp.in_dims, dim=1) if len(tp.in_dims) > 1 else (x,)
         Y = by_neighbour.pad(sh)  # (N, K, dim_sh): the edges that *leave* from each node j
         ys = torch.split(Y, tp.sh_dims, dim=2)
@@ -162,6 +176,6 @@ def convolve(
             d = torch.bmm(ys[i2], xj)  # (N, K, C)
             dots.append(d * (1.0 / math.sqrt(2 * l1 + 1)))
         msg = by_neighbour.unpad(torch.cat(dots, dim=2)) * weight  # (E, P*C)
-        return torch.zeros((N, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
+        return torch.zeros((M, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
     msg = tp(x[neighbour], sh, weight)
-    return torch.zeros((N, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
+    return torch.zeros((M, msg.shape[1]), dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)

@@ -6,6 +6,12 @@ set (default: ethanol, GFN2-xTB, 500 K), runs :func:`sciml.gp.active.active_lear
 calculator, refit, repeat) and scores every fit against a held-out set of the
 data set. The report writes ``metrics.json``, ``learning_curve.csv``,
 ``learning_curve.png`` and ``report.md``.
+
+``mode: onthefly`` runs the FLARE-style mode instead (:func:`sciml.gp.active.on_the_fly`) on a
+metal: MD with a :class:`~sciml.gp.LocalGPPotential` from the first frame of one trajectory of
+the bundled alloy set (``dataset: alloys_emt``, trajectory ``seed``), EMT labels whenever an
+atom's local-energy std exceeds ``otf_std_threshold`` times the GP's signal std, test errors on the other frames of that
+trajectory after every label (one learning-curve row per label).
 """
 from __future__ import annotations
 
@@ -35,6 +41,12 @@ class Config:
     n_tune: int = 25
     max_iter: int = 50
     seeds: list[int] = field(default_factory=lambda: [0])
+    mode: str = "frames"  # frames (global GP, refit on MD frames) or onthefly (local GP, FLARE-style, metals)
+    otf_steps: int = 200  # onthefly: MD steps
+    otf_std_threshold: float = 0.2  # onthefly: label when an atom's local-energy std exceeds this x signal std
+    otf_n_add: int = 4  # onthefly: inducing environments added per label
+    otf_refit_every: int = 5  # onthefly: all hyperparameters re-optimised every this many labels
+    otf_cutoff: float = 4.5  # onthefly: local-environment cutoff (Å)
 
 
 def demo_config() -> Config:
@@ -43,8 +55,20 @@ def demo_config() -> Config:
                   max_reference_calls=6, max_iter=15)
 
 
+def onthefly_demo_config() -> Config:
+    """Tiny on-the-fly run on a bundled alloy trajectory (EMT): a few labels in well under a minute."""
+    return Config(mode="onthefly", dataset="alloys_emt", reference="emt", otf_steps=8, otf_std_threshold=0.1,
+                  max_reference_calls=4, otf_refit_every=2, max_iter=20, otf_cutoff=4.0, timestep_fs=2.0)
+
+
+def _check_mode(cfg: Config) -> None:
+    if cfg.mode not in ("frames", "onthefly"):
+        raise ValueError(f"mode must be 'frames' or 'onthefly', got {cfg.mode!r}")
+
+
 def plan(cfg: Config) -> list[Job]:
     """One job per seed (the seed picks the initial frames and drives MD)."""
+    _check_mode(cfg)
     kw = asdict(cfg)
     kw.pop("seeds")
     return [Job(name=f"seed_{s:02d}", fn=run_active_learning, kwargs=dict(kw, seed=s)) for s in cfg.seeds]
@@ -58,6 +82,8 @@ def run_active_learning(workdir: Path, seed: int, **kw) -> dict:
     from ..gp.active import active_learning
 
     cfg = Config(**kw, seeds=[seed])
+    if cfg.mode == "onthefly":
+        return run_onthefly(workdir, cfg, seed)
     frames = load_pes(cfg.dataset)
     if cfg.n_initial + cfg.n_test > len(frames):
         raise ValueError(f"n_initial + n_test = {cfg.n_initial + cfg.n_test} exceeds the {len(frames)} frames "
@@ -73,6 +99,36 @@ def run_active_learning(workdir: Path, seed: int, **kw) -> dict:
         progress=False)
     return dict(seed=seed, converged=res.converged, reference_calls=res.reference_calls,
                 n_train_final=len(res.frames), curve=res.curve.to_dict(orient="list"), files=res.files)
+
+
+def run_onthefly(workdir: Path, cfg: Config, seed: int) -> dict:
+    """Job (``mode: onthefly``): on-the-fly local GP from the first frame of alloy trajectory ``seed``."""
+    from ..datasets import load_alloys
+    from ..gp.active import on_the_fly
+
+    if cfg.dataset != "alloys_emt":
+        raise ValueError(f"mode onthefly runs on the bundled metal set: dataset must be 'alloys_emt', got {cfg.dataset!r}")
+    frames = [a for a in load_alloys() if int(a.info["trajectory"]) == seed]
+    if len(frames) < 2:
+        raise ValueError(f"alloy trajectory {seed} has {len(frames)} frames in the bundled set (seeds 0-9)")
+    start = frames[0].copy()
+    start.calc = None
+    res = on_the_fly(start, reference=cfg.reference, steps=cfg.otf_steps, std_threshold=cfg.otf_std_threshold,
+                     n_add=cfg.otf_n_add, refit_every=cfg.otf_refit_every, max_reference_calls=cfg.max_reference_calls,
+                     temperature_K=float(frames[0].info.get("temperature_K", cfg.temperature_K)),
+                     timestep_fs=cfg.timestep_fs, gp_params=dict(cutoff=cfg.otf_cutoff, max_iter=cfg.max_iter),
+                     test_frames=frames[1:], out=workdir, seed=seed, progress=False)
+    lab = res.labels
+    curve = dict(iteration=list(range(len(lab))), n_train=lab["n_train"].tolist() if len(lab) else [],
+                 test_forces_mae_meV_per_A=lab.get("test_forces_mae_meV_per_A", lab.get("forces_mae_meV_per_A")).tolist()
+                 if len(lab) else [],
+                 test_energy_mae_meV=lab["test_energy_mae_meV"].tolist() if len(lab) else [],
+                 test_forces_coverage_95=[float("nan")] * len(lab),
+                 md_max_force_std=lab["max_local_std"].tolist() if len(lab) else [],
+                 step=lab["step"].tolist() if len(lab) else [],
+                 labelled_forces_mae_meV_per_A=lab["forces_mae_meV_per_A"].tolist() if len(lab) else [])
+    return dict(seed=seed, converged=False, reference_calls=res.reference_calls, n_train_final=len(res.frames),
+                curve=curve, files=res.files, md_steps=len(res.log))
 
 
 def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
@@ -114,8 +170,10 @@ def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
         ax[0].plot(c["n_train"], c["test_forces_mae_meV_per_A"], "o-", label=f"seed {seed}")
         ax[1].plot(c["n_train"], 1000 * c["md_max_force_std"], "o-", label=f"seed {seed}")
     ax[0].set(xlabel="training frames", ylabel="test force MAE (meV/Å)", title="learning curve")
-    ax[1].set(xlabel="training frames", ylabel="max force std in MD (meV/Å)", title="model uncertainty")
-    ax[1].axhline(1000 * cfg.target_force_std, color="k", ls="--", lw=0.7)
+    unc = "max local-energy std at each label (meV)" if cfg.mode == "onthefly" else "max force std in MD (meV/Å)"
+    ax[1].set(xlabel="training frames", ylabel=unc, title="model uncertainty")
+    if cfg.mode != "onthefly":
+        ax[1].axhline(1000 * cfg.target_force_std, color="k", ls="--", lw=0.7)
     for a in ax:
         a.legend(fontsize=8)
     fig.tight_layout()
@@ -125,8 +183,13 @@ def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
         f"| {int(r.seed)} | {int(r.iteration)} | {int(r.n_train)} | {r.test_forces_mae_meV_per_A:.1f} | "
         f"{r.test_energy_mae_meV:.2f} | {r.test_forces_coverage_95:.3f} | {1000 * r.md_max_force_std:.0f} |"
         for r in curve.itertuples())
+    method = (f"On-the-fly (FLARE-style) local GP on bundled alloy trajectories: {cfg.otf_steps} MD steps, an EMT "
+              f"label whenever an atom's local-energy std exceeds {cfg.otf_std_threshold:g} x the signal std, "
+              f"{cfg.otf_n_add} inducing environments added per label; one row per label. "
+              if cfg.mode == "onthefly" else "")
     text = f"""# gp_active_learning report
 
+{method}
 Data: `{cfg.dataset}`; start from {cfg.n_initial} labelled frames, held-out test set of {cfg.n_test} frames.
 Each iteration: fit a {cfg.kernel} GP on energies + forces (hyperparameters by the exact marginal likelihood),
 run {cfg.md_steps} steps of Langevin MD at {cfg.temperature_K:g} K with the GP, label the {cfg.n_select} most
@@ -140,7 +203,7 @@ Test force MAE: {metrics['initial_forces_mae_meV_per_A']:.1f} meV/Å at the star
 
 ![learning curve](learning_curve.png)
 
-| seed | iteration | training frames | test force MAE (meV/Å) | test energy MAE (meV) | force coverage 95% | max force std in MD (meV/Å) |
+| seed | iteration | training frames | test force MAE (meV/Å) | test energy MAE (meV) | force coverage 95% | {unc} |
 |---|---|---|---|---|---|---|
 {rows}
 """

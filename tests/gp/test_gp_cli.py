@@ -24,13 +24,27 @@ def test_train_and_eval_roundtrip(tmp_path, ethanol_frames, monkeypatch):
     assert r.exit_code == 0, r.output
     m = json.loads(r.output)
     assert KEYS <= set(m) and m["n_structures"] == 6
+    assert m["calibrated"] is False and m["forces_coverage_95"] == m["forces_coverage_95_raw"]
+    # --valid calibrates without any other flag; eval then reports calibrated and raw coverage
     calib = tmp_path / "calib.extxyz"
     write_frames(calib, ethanol_frames[40:60])
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "6",
-                                 "--calibrate", str(calib), "--quiet"])
+                                 "--valid", str(calib), "--quiet"])
     assert r.exit_code == 0, r.output
     cal = json.loads(r.output)["calibration"]
-    assert cal["forces"] > 0 and 0 <= cal["forces_coverage_before"] <= 1
+    r = CliRunner().invoke(app, ["gp", "eval", "--model", str(model), "--data", str(calib), "--json"])
+    m = json.loads(r.output)
+    assert m["calibrated"] is True
+    # the raw coverage on the calibration frames is what calibrate measured before scaling, and the scaled
+    # intervals hold 95 % of the 540 force errors there by construction (the 95 % quantile of |err| / std)
+    assert m["forces_coverage_95_raw"] == cal["forces_coverage_before"]
+    assert m["energy_coverage_95_raw"] == cal["energy_coverage_before"]
+    assert abs(m["forces_coverage_95"] - 0.95) <= 2 / 540, m
+    assert {"forces_coverage_95", "energy_coverage_95", "forces_coverage_95_raw", "energy_coverage_95_raw"} <= set(m)
+    # calibration frames must not be training frames
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "6",
+                                 "--valid", str(train), "--quiet"])
+    assert r.exit_code != 0 and "training configurations" in r.output
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-train", "50"])
     assert r.exit_code != 0 and "holds only 10 frames" in r.output
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--kernel", "poly"])

@@ -4,7 +4,8 @@ import pytest
 import torch
 from ase.build import molecule
 
-from sciml.gp.kernels import EnergyForceKernel, Geometry, Permutations, assemble, contract, joint_covariance
+from sciml.gp.descriptors import Geometry, Permutations
+from sciml.gp.kernels import EnergyForceKernel, assemble, contract, joint_covariance
 from sciml.gp.kernels import squared_distances
 from sciml.gp.symmetry import bond_graph, permutation_group
 

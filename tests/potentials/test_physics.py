@@ -261,3 +261,80 @@ def test_padded_convolution_matches_per_edge_messages(kind):
     np.testing.assert_allclose(res[0]["forces"], res[1]["forces"], atol=1e-12)
     if periodic:
         np.testing.assert_allclose(res[0]["stress"], res[1]["stress"], atol=1e-12)
+
+
+def _triclinic_alloy():
+    """A 4-element cell with a strongly non-orthogonal (triclinic) lattice and thermal noise."""
+    rng = np.random.default_rng(7)
+    cell = np.array([[7.3, 0.0, 0.0], [2.1, 6.8, 0.0], [-1.4, 1.7, 7.9]])
+    frac = np.array([[i, j, k] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)])
+    frac = np.concatenate([frac, frac + 0.25]) % 1.0
+    a = Atoms(numbers=rng.choice([13, 29, 46, 79], size=len(frac)), scaled_positions=frac, cell=cell, pbc=True)
+    a.positions += rng.normal(scale=0.1, size=a.positions.shape)
+    return a
+
+
+def test_stress_matches_finite_difference_strain_triclinic_multi_element():
+    """sigma = (1/V) dE/d(eps) for every component, checked against central differences of the energy
+    of a strained (positions and cell) 4-element triclinic cell."""
+    m = tiny_model(species=(13, 29, 46, 79), cutoff=4.5, seed=3)
+    a = _triclinic_alloy()
+    assert len(set(a.numbers)) == 4 and abs(a.cell.angles() - 90).max() > 10
+    S = _ef(m, a, stress=True)["stress"]
+    assert np.abs(S).max() > 1e-4 and np.abs(S[0, 1]) > 1e-6  # shear stress present
+    V = a.get_volume()
+    h = 1e-5
+    for (p, q) in [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2)]:
+        eps = np.zeros((3, 3))
+        eps[p, q] = eps[q, p] = h
+        es = []
+        for sgn in (1, -1):
+            b = a.copy()
+            b.set_cell(a.cell.array @ (np.eye(3) + sgn * eps), scale_atoms=True)
+            es.append(_ef(m, b)["energy"])
+        dEde = (es[0] - es[1]) / (2 * h) / (2.0 if p != q else 1.0)
+        assert abs(dEde / V - S[p, q]) < 1e-8 + 1e-6 * abs(S[p, q]), (p, q, dEde / V, S[p, q])
+    np.testing.assert_allclose(S, S.T, atol=1e-14)
+
+
+@pytest.mark.parametrize("r0, bound", [(1.25, True), (0.95, False)])
+def test_diatomic_frequency_equals_harmonic_formula(r0, bound):
+    """A diatomic has one vibration, nu = sqrt(k / mu) / (2 pi c), with k = d2E/dr2 (here from central
+    differences of the model's energy along the bond) and mu the reduced mass, computed with SI constants;
+    where the curvature is negative the mode is imaginary, reported as a negative number."""
+    from scipy import constants as C
+
+    m = tiny_model(seed=1)
+
+    def co(r):
+        return Atoms("CO", positions=[[0, 0, 0], [0.3 * r, -0.5 * r, np.sqrt(1 - 0.34) * r]])
+
+    a = co(r0)
+    h = 1e-3
+    e = [_ef(m, co(r0 + d))["energy"] for d in (-h, 0.0, h)]
+    k = (e[0] - 2 * e[1] + e[2]) / h**2  # eV/Å^2
+    assert (k > 0.1) if bound else (k < -0.1)
+    m1, m2 = a.get_masses()
+    mu = m1 * m2 / (m1 + m2) * C.atomic_mass
+    omega = np.sqrt(abs(k) * C.electron_volt / 1e-20 / mu)  # rad/s
+    expected = np.sign(k) * omega / (2 * np.pi * C.c * 100.0)  # cm^-1
+    freqs = vibrational_frequencies(m, a)
+    assert freqs.shape == (1,)  # 3N - 5 for a linear molecule
+    assert freqs[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_unprojected_frequencies_match_ase_vibrations(tmp_path):
+    """All 3N mass-weighted Hessian modes agree with ase.vibrations (finite differences of the calculator's forces)."""
+    from ase.vibrations import Vibrations
+
+    m = tiny_model(seed=6)
+    a = molecule("H2O")
+    a.calc = SciMLCalculator(m)
+    vib = Vibrations(a, name=str(tmp_path / "vib"), delta=1e-4, nfree=4)
+    vib.run()
+    ref = vib.get_frequencies()  # complex for imaginary modes
+    ref = np.sort(np.where(np.abs(ref.imag) > 0, -np.abs(ref.imag), ref.real))
+    ours = np.sort(vibrational_frequencies(m, a, project=False))
+    big = np.abs(ref) > 100.0  # the soft (translation/rotation) modes are noise in ASE's finite differences
+    assert big.sum() >= 3
+    np.testing.assert_allclose(ours[big], ref[big], rtol=1e-4)

@@ -125,35 +125,40 @@ def test_nve_energy_conservation(trained):
     assert np.std(res.etot) < 0.05 * np.std(res.ekin)
 
 
-def test_resume_after_interruption_matches_uninterrupted(ethanol_frames, tmp_path):
+@pytest.mark.parametrize("scheduler", ["plateau", "cosine"])
+def test_resume_after_mid_epoch_kill_matches_uninterrupted(ethanol_frames, tmp_path, scheduler):
+    """Killed in the middle of an epoch, resumed from the last (mid-epoch) checkpoint: same final weights."""
     train, valid = ethanol_frames[:12], ethanol_frames[100:104]
     cfg = TrainConfig(model=dict(num_channels=8, cutoff=4.0, radial_hidden=8), batch_size=4, max_epochs=4,
-                      checkpoint_every=2, progress=False)
+                      checkpoint_every=2, scheduler=scheduler, min_lr=1e-4, plateau_patience=0, progress=False)
     full = train_potential(train, valid, tmp_path / "a" / "m.pt", cfg, resume=False)
-    assert full.steps == 12
+    assert full.steps == 12  # 3 batches per epoch
 
     class Killed(Exception):
         pass
 
-    def kill_at_7(info):
-        if info["step"] == 7:
+    def kill_at_5(info):
+        if info["step"] == 5:
             raise Killed
 
     with pytest.raises(Killed):
-        train_potential(train, valid, tmp_path / "b" / "m.pt", cfg, resume=False, callback=kill_at_7)
+        train_potential(train, valid, tmp_path / "b" / "m.pt", cfg, resume=False, callback=kill_at_5)
     ck = torch.load(tmp_path / "b" / "m.ckpt", weights_only=False)
-    assert ck["state"]["step"] == 6  # last checkpoint before the kill
-    resumed_steps = []
+    # the last checkpoint (step 4) lies inside epoch 2: one of its three batches done
+    assert (ck["state"]["step"], ck["state"]["epoch"], ck["state"]["batch"]) == (4, 1, 1)
+    resumed = []
     res = train_potential(train, valid, tmp_path / "b" / "m.pt", cfg, resume=True,
-                          callback=lambda info: resumed_steps.append(info["step"]))
-    assert resumed_steps == list(range(7, 13))  # continued, not restarted
-    assert res.steps == 12
+                          callback=lambda info: resumed.append((info["step"], info["lr"])))
+    assert [s for s, _ in resumed] == list(range(5, 13))  # continued with the next batch, not restarted
+    assert res.steps == 12 and res.epochs == 4
     ca = torch.load(tmp_path / "a" / "m.ckpt", weights_only=False)
     cb = torch.load(tmp_path / "b" / "m.ckpt", weights_only=False)
-    for k in ca["model"]:
-        torch.testing.assert_close(cb["model"][k], ca["model"][k], rtol=1e-10, atol=1e-12)
+    for part in ("model", "ema"):
+        for k in ca[part]:
+            torch.testing.assert_close(cb[part][k], ca[part][k], rtol=1e-10, atol=1e-12)
     assert [r["valid_loss"] for r in cb["state"]["history"]] == pytest.approx(
         [r["valid_loss"] for r in ca["state"]["history"]], rel=1e-9)
+    assert [r["lr"] for r in cb["state"]["history"]] == pytest.approx([r["lr"] for r in ca["state"]["history"]])
     # a checkpoint for other settings is refused, not silently mixed
     with pytest.raises(ValueError, match="different data or settings"):
         train_potential(train[:8], valid, tmp_path / "b" / "m.pt", cfg, resume=True)

@@ -271,17 +271,32 @@ def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
             "loadavg_after": m["loadavg_after"]}
 
 
+def _atomic_write_text(path: str | Path, text: str) -> None:
+    """Temp file + fsync + rename (as ``sciml._io``; standard library only, so baseline venvs need no sciml)."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_report(out_dir: Path, result: dict, markdown: str, name: str | None = None) -> None:
     """Write ``comparison.json`` and ``comparison.md`` (atomically) and print the Markdown table.
 
     With ``name``, the same JSON (with :func:`run_info`) also goes to ``results/<name>.json``.
     """
-    from sciml._io import atomic_write_text
-
     write_json(out_dir / "comparison.json", result, echo=False)
     if name:
         save_result(name, result, threads=result.get("threads"))
-    atomic_write_text(out_dir / "comparison.md", markdown + "\n")
+    _atomic_write_text(out_dir / "comparison.md", markdown + "\n")
     print(markdown)
 
 
@@ -291,7 +306,5 @@ def write_json(path: str | Path | None, obj: dict, echo: bool = True) -> None:
     if echo:
         print(text)
     if path:
-        from sciml._io import atomic_write_text
-
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text + "\n")
+        _atomic_write_text(path, text + "\n")

@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
+    p.add_argument("--valid", help="held-out frames: calibrate the predicted stds on them first")
     p.add_argument("--n-train", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kernel", default="matern52")
@@ -49,13 +50,18 @@ def main(argv=None) -> int:
     gp = GPPotential(kernel=a.kernel, seed=a.seed, progress=False)
     _, m_fit = bc.measure(lambda: gp.fit(train))
     rss_after_fit = bc.peak_rss_mb()
+    calibration = gp.calibrate(read(a.valid, index=":")) if a.valid else None
 
     (E, F, _, _), m_pred = bc.measure(lambda: gp.predict(test, return_std=False))
     errs = bc.errors(E, list(F), [at.get_potential_energy() for at in test], [at.get_forces() for at in test],
                      [len(at) for at in test])
     (E2, F2, Es, Fs), m_pred_std = bc.measure(lambda: gp.predict(test, return_std=True))
     refF = np.array([at.get_forces() for at in test])
-    coverage = float(np.mean(np.abs(F2 - refF) <= 1.96 * Fs))
+    refE = np.array([at.get_potential_energy() for at in test])
+    coverage = float(np.mean(np.abs(F2 - refF) <= 1.959964 * Fs))
+    e_coverage = float(np.mean(np.abs(E2 - refE) <= 1.959964 * Es))
+    sf, se = gp.std_scale_["forces"], gp.std_scale_["energy"]
+    coverage_raw = float(np.mean(np.abs(F2 - refF) <= 1.959964 * Fs / sf))
     n_single = min(a.n_single, len(test))
 
     def single():
@@ -79,6 +85,10 @@ def main(argv=None) -> int:
         "n_permutations": int(len(gp.permutations_)),
         "test": errs,
         "forces_coverage_95": coverage,
+        "energy_coverage_95": e_coverage,
+        "forces_coverage_95_raw": coverage_raw,
+        "energy_coverage_95_raw": float(np.mean(np.abs(E2 - refE) <= 1.959964 * Es / se)),
+        "calibration": calibration,
         "forces_std_mean_meV_per_A": 1e3 * float(np.mean(Fs)),
         "predict_batched_s_per_structure": m_pred["seconds"] / len(test),
         "predict_batched_with_std_s_per_structure": m_pred_std["seconds"] / len(test),
