@@ -5,6 +5,13 @@ A workflow is a module ``sciml.workflows.<name>`` with a ``Config`` dataclass, `
 jobs (locally, in a process pool, or as Slurm job arrays), skips jobs whose ``result.json``
 already exists, and writes the report.
 
+The engine's modules, bottom-up (each imports only modules above it in this list):
+``jobs`` (Job, plan checks) -> ``outcomes`` (JobOutcome, RunResult) -> ``worker`` (run_job and the
+job folder) -> ``registry`` (finding workflows) -> ``validate`` (typed dataclass validation) ->
+``config`` (ExecutorConfig, RunSpec, YAML) -> ``executors`` (local, pool, slurm; one protocol) ->
+``run_files`` (run.json, config.yaml, metrics) -> ``runner`` (run_workflow) -> ``demo`` ->
+``template`` -> ``cli``. ``engine`` re-exports the names it always had.
+
 Example
 -------
 >>> from sciml.workflows import run_workflow
@@ -18,10 +25,13 @@ Command line: ``sciml workflow run CONFIG.yaml [--executor local|slurm] [--dry-r
 """
 from __future__ import annotations
 
-from typing import Any
-
-from .config import ExecutorConfig, RunSpec, from_dict, load_run_config
-from .engine import WORKFLOWS, Job, JobOutcome, RunResult, available_workflows, load_workflow, run_spec, run_workflow
+from .config import ExecutorConfig, RunSpec, load_run_config
+from .demo import run_demo
+from .jobs import Job
+from .outcomes import JobOutcome, RunResult
+from .registry import WORKFLOWS, available_workflows, load_workflow
+from .runner import run_spec, run_workflow
+from .validate import from_dict
 
 __all__ = [
     "Job",
@@ -39,10 +49,3 @@ __all__ = [
     "run_workflow",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "run_demo":
-        from .demo import run_demo
-
-        return run_demo
-    raise AttributeError(f"module 'sciml.workflows' has no attribute {name!r}")

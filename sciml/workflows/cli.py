@@ -1,17 +1,29 @@
-"""``sciml workflow run|list|config|status`` and ``sciml demo``.
+"""``sciml workflow run|list|config|status`` and ``sciml demo``, and ``script_main`` of the thin
+``workflows/<name>.py`` scripts.
 
-Only light imports here (typer, yaml); workflow modules and torch load inside the commands.
+The top of the package: only light imports (typer, yaml, the engine); the science of a workflow
+(torch, ...) loads inside its job functions.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+import yaml
 
-__all__ = ["register", "script_main", "apply_overrides"]
+from .config import load_run_config, load_yaml
+from .demo import run_demo
+from .registry import WORKFLOWS, available_workflows, load_workflow, resolve_workflow_ref
+from .runner import run_spec
+from .template import config_template, doc_summary
+from .validate import to_dict
+from .worker import job_state
+
+__all__ = ["register", "script_main", "apply_overrides", "config_template"]
 
 
 def apply_overrides(data: dict, assignments: List[str]) -> dict:
@@ -20,8 +32,6 @@ def apply_overrides(data: dict, assignments: List[str]) -> dict:
     >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
     {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
     """
-    import yaml
-
     for item in assignments:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
@@ -53,9 +63,6 @@ def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path]
 
     ``demo=True`` replaces the file's ``config:`` by the workflow's ``demo_config()`` (before ``overrides``).
     """
-    from .config import load_run_config, load_yaml, resolve_workflow_ref, to_dict
-    from .engine import load_workflow, run_spec
-
     try:
         data = load_yaml(config)
         if not isinstance(data, dict):
@@ -118,8 +125,6 @@ def register(app: typer.Typer) -> None:
     @wf.command("list")
     def list_cmd() -> None:
         """List the shipped workflows (and whether each is installed)."""
-        from .engine import WORKFLOWS, available_workflows, load_workflow
-
         have = set(available_workflows())
         for name in WORKFLOWS:
             if name not in have:
@@ -130,7 +135,7 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # a broken module must not hide the others
                 typer.echo(f"{name:20s} (import failed: {type(exc).__name__}: {exc})")
                 continue
-            typer.echo(f"{name:20s} {_doc_summary(mod.__doc__, 100)}")
+            typer.echo(f"{name:20s} {doc_summary(mod.__doc__, 100)}")
 
     @wf.command("config")
     def config_cmd(
@@ -149,8 +154,6 @@ def register(app: typer.Typer) -> None:
     @wf.command("status")
     def status_cmd(out: Path = typer.Argument(..., help="Output folder of a run.")) -> None:
         """Show the jobs of a run (from run.json and the job folders)."""
-        from .engine import job_state
-
         index = out / "run.json"
         if not index.exists():
             _fail(f"{out}: no run.json (not a workflow output folder, or never run)")
@@ -174,101 +177,13 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes per workflow."),
     ) -> None:
         """Run all workflows on tiny settings (a few minutes on a laptop) into one report folder with index.md."""
-        from .demo import run_demo
-
         res = run_demo(out, only or None, executor={"kind": "local", "workers": workers}, fresh=not resume,
                        echo=typer.echo)
         raise typer.Exit(0 if res.ok else 1)
 
 
-def config_template(name: str, *, demo: bool = False, executor: str = "local", out: Optional[Path] = None) -> str:
-    """A complete, commented YAML run configuration for workflow ``name``."""
-    import yaml
-
-    from .config import ExecutorConfig, to_dict
-    from .engine import load_workflow
-
-    mod = load_workflow(name)
-    cfg = mod.demo_config() if demo else mod.Config()
-    short = Path(name).stem if name.endswith(".py") else name.rsplit(".", 1)[-1]
-    ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
-    if executor == "local":
-        ex = {"kind": "local", "workers": 1}
-    summary = _doc_summary(mod.__doc__)
-    head = [f"# sciml workflow: {short}" + (f" -- {summary}" if summary else ""),
-            "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
-            f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
-            else f"# Fields of `config` are those of Config in {name}" if name.endswith(".py")
-            else f"# Fields of `config` are those of {name}.Config"]
-    body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex}
-    text = "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False) + "config:\n"
-    comments = _field_comments(mod.Config)
-    values = to_dict(cfg)
-    if not values:
-        return text.rstrip("\n") + " {}\n"
-    for key, value in values.items():
-        chunk = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False, width=100).rstrip("\n")
-        lines = chunk.splitlines()
-        if comments.get(key):
-            lines[0] += f"  # {comments[key]}"
-        text += "".join(f"  {ln}\n" for ln in lines)
-    return text
-
-
-def _doc_summary(doc: Optional[str], width: int = 160) -> str:
-    """First paragraph of a docstring on one line (shortened to ``width``)."""
-    para = []
-    for line in (doc or "").strip().splitlines():
-        if not line.strip():
-            break
-        para.append(line.strip())
-    text = " ".join(para).replace("``", "")
-    if text.startswith("Workflow ") and ": " in text[:60]:
-        text = text.split(": ", 1)[1]
-    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
-
-
-def _field_comments(cls: type) -> dict:
-    """Trailing ``# comments`` of the dataclass fields in the source (used as YAML comments),
-    including fields inherited from dataclass bases."""
-    found: dict = {}
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        for key, text in _class_comments(klass).items():
-            found.setdefault(key, text)
-    return found
-
-
-def _class_comments(cls: type) -> dict:
-    import inspect
-    import io
-    import tokenize
-
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    found: dict = {}
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, IndentationError):
-        return {}
-    line_start: dict = {}
-    for tok in tokens:
-        if tok.type == tokenize.NAME and tok.start[0] not in line_start:
-            line_start[tok.start[0]] = tok
-        if tok.type == tokenize.COMMENT:
-            first = line_start.get(tok.start[0])
-            if first is not None and first.start[1] == 4:  # a field line directly in the class body
-                found.setdefault(first.string, tok.string.lstrip("#").strip())
-    return found
-
-
 def script_main(name: str, default_config: Optional[Path] = None, argv: Optional[List[str]] = None) -> int:
     """Entry point of the thin ``workflows/<name>.py`` scripts (argparse, then the engine)."""
-    import argparse
-
     p = argparse.ArgumentParser(prog=f"workflows/{name}.py",
                                 description=f"Run the {name} workflow (see `sciml workflow run --help`).")
     p.add_argument("config", nargs="?", type=Path, default=default_config,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sciml.selection.report import collect_report, run_analysis
-from sciml.workflows.engine import Job
+from sciml.workflows.jobs import Job
 
 __all__ = ["Config", "demo_config", "plan", "report"]
 
