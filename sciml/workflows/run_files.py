@@ -51,11 +51,13 @@ def write_run_config(out: Path, spec_dict: dict, started: str) -> None:
 
 
 def write_index(res: RunResult, spec_dict: dict, started: str) -> None:
-    """``out/run.json`` and ``out/jobs.csv``: per-job states, times, logs and errors."""
+    """``out/run.json`` and ``out/jobs.csv``: per-job states, times, logs and errors (run.json: with the
+    exception type and traceback of each failed job)."""
     out = res.out
     jobs = [
         {"name": n, "state": j.state, "elapsed_s": j.elapsed_s, "attempts": j.attempts,
-         "slurm_job_id": j.slurm_job_id, "log": j.log, "error": j.error,
+         "slurm_job_id": j.slurm_job_id, "log": j.log, "error": j.error, "error_type": j.error_type,
+         "traceback": j.traceback,
          "result": f"jobs/{n}/result.json" if (out / "jobs" / n / "result.json").exists() else None}
         for n, j in res.jobs.items()
     ]
@@ -64,12 +66,13 @@ def write_index(res: RunResult, spec_dict: dict, started: str) -> None:
         "ok": res.ok, "dry_run": res.dry_run, "executor": spec_dict.get("executor"),
         "counts": {"jobs": len(jobs), "executed": len(res.executed), "skipped": len(res.skipped),
                    "failed": len(res.failed)},
-        "failed": res.failed, "report_error": res.report_error, "report_files": res.report_files,
+        "failed": res.failed, "report_error": res.report_error, "report_traceback": res.report_traceback,
+        "report_files": res.report_files,
         "jobs": jobs,
     })
     with atomic_write(out / "jobs.csv", "w") as fh:
         w = csv.DictWriter(fh, fieldnames=["name", "state", "elapsed_s", "attempts", "slurm_job_id", "result",
-                                           "log", "error"], extrasaction="ignore")
+                                           "log", "error", "error_type"], extrasaction="ignore")
         w.writeheader()
         for row in jobs:
             w.writerow({k: ("" if v is None else v) for k, v in row.items()})

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +23,7 @@ from .._io import atomic_write_json, atomic_write_text
 from .config import ExecutorConfig, RunSpec
 from .executors import Executor, make_executor
 from .jobs import Job, check_jobs, job_record
-from .outcomes import JobOutcome, RunResult
+from .outcomes import JobOutcome, RunResult, format_traceback
 from .registry import load_workflow, workflow_name
 from .run_files import OWN_FILES, RunLog, file_stamp, write_index, write_metrics, write_run_config
 from .validate import from_dict, to_dict
@@ -227,7 +226,8 @@ def _report(module: ModuleType, spec: RunSpec, jobs: list[Job], res: RunResult, 
         metrics = module.report(spec.config, out, results)
     except Exception as exc:  # recorded in the result and report_error.txt, not raised: the jobs' results stay
         res.report_error = f"{type(exc).__name__}: {exc}"
-        atomic_write_text(out / "report_error.txt", traceback.format_exc())
+        res.report_traceback = format_traceback(exc, skip_file=__file__)
+        atomic_write_text(out / "report_error.txt", res.report_traceback)
         say(f"report() failed: {res.report_error} (traceback in {out / 'report_error.txt'})")
         return
     if metrics is None:

@@ -16,12 +16,12 @@ import os
 import socket
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .._io import atomic_write_json
-from .jobs import Job
+from .jobs import Job, import_function
+from .outcomes import exception_fields
 
 __all__ = ["run_job", "job_state", "read_error", "read_elapsed", "clear_status", "is_done", "now"]
 
@@ -76,13 +76,40 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def run_job(fn: Callable[..., dict], kwargs: dict, workdir: str | os.PathLike, echo: bool = False) -> dict:
+def _ddp_rank() -> int:
+    """In a Slurm step with several tasks (``executor.ddp``): set the rendezvous (MASTER_ADDR/PORT, one
+    per job) and return this task's rank; 0 otherwise."""
+    ntasks = int(os.environ.get("SLURM_NTASKS", "1")) if "SLURM_STEP_ID" in os.environ else 1
+    if ntasks <= 1:
+        return 0
+    os.environ.setdefault("MASTER_ADDR", os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
+    os.environ.setdefault("MASTER_PORT", str(20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
+    return int(os.environ.get("SLURM_PROCID", "0"))
+
+
+def _call(fn: Callable[..., dict] | str, kwargs: dict, workdir: Path) -> dict:
+    """Call the job function (imported first when given as ``module:qualname``); check its result."""
+    func = import_function(fn) if isinstance(fn, str) else fn
+    result = func(**kwargs, workdir=workdir)
+    name = getattr(func, "__qualname__", func)
+    if not isinstance(result, Mapping):
+        raise TypeError(f"job function {name!r} must return a dict, got {type(result).__name__}")
+    result = dict(result)
+    try:
+        json.dumps(result, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"job function {name!r} returned a non-JSON-able dict: {exc}") from exc
+    return result
+
+
+def run_job(fn: Callable[..., dict] | str, kwargs: dict, workdir: str | os.PathLike, echo: bool = False) -> dict:
     """Run one job in ``workdir``: the wrapper every executor calls (in this process, a pool
-    worker, or a Slurm job).
+    worker, or a Slurm job). ``fn`` is the function or its ``module:qualname`` path (imported here,
+    so that an import error is recorded like any other).
 
     Writes ``status.json`` (running, then completed/failed), the job's stdout/stderr to
     ``job.log``, and on success ``result.json`` (atomically); on an exception ``error.json``
-    with the traceback, then re-raises. Returns the job's result dict.
+    (type, message, traceback), then re-raises. Returns the job's result dict.
 
     In a Slurm step with several tasks (``executor.ddp``), every rank runs ``fn`` (which joins the
     process group from SLURM_PROCID/SLURM_NTASKS and the MASTER_ADDR/MASTER_PORT set here); only
@@ -90,44 +117,27 @@ def run_job(fn: Callable[..., dict], kwargs: dict, workdir: str | os.PathLike, e
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    ntasks = int(os.environ.get("SLURM_NTASKS", "1")) if "SLURM_STEP_ID" in os.environ else 1
-    if ntasks > 1:  # a multi-process (DDP) Slurm job: one rendezvous per job, only rank 0 records
-        os.environ.setdefault("MASTER_ADDR", os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
-        os.environ.setdefault("MASTER_PORT", str(20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
-        rank = int(os.environ.get("SLURM_PROCID", "0"))
-        if rank > 0:
-            with _capture(workdir / f"job.rank{rank}.log", echo):
-                return fn(**kwargs, workdir=workdir)
-    for stale in ("error.json",):
-        with contextlib.suppress(FileNotFoundError):
-            (workdir / stale).unlink()
+    rank = _ddp_rank()
+    if rank > 0:  # other ranks record nothing; what they return is not the job's result
+        with _capture(workdir / f"job.rank{rank}.log", echo):
+            return (import_function(fn) if isinstance(fn, str) else fn)(**kwargs, workdir=workdir)
+    with contextlib.suppress(FileNotFoundError):
+        (workdir / "error.json").unlink()
     started = time.time()
     info = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": _slurm_id(), "started": now()}
     atomic_write_json(workdir / "status.json", {"state": "running", **info})
     try:
         with _capture(workdir / "job.log", echo):
-            result = fn(**kwargs, workdir=workdir)
-            if not isinstance(result, Mapping):
-                raise TypeError(
-                    f"job function {getattr(fn, '__qualname__', fn)!r} must return a dict, got {type(result).__name__}"
-                )
-            result = dict(result)
-            try:
-                json.dumps(result, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"job function {getattr(fn, '__qualname__', fn)!r} returned a non-JSON-able dict: {exc}") from exc
-    except BaseException as exc:
+            result = _call(fn, kwargs, workdir)
+        atomic_write_json(workdir / "result.json", result)
+    except BaseException as exc:  # recorded, then re-raised: the executor reports it
         elapsed = time.time() - started
-        atomic_write_json(
-            workdir / "error.json",
-            {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(),
-             "elapsed_s": elapsed, **info},
-        )
+        fields = exception_fields(exc, skip_file=__file__)
+        atomic_write_json(workdir / "error.json", {"type": fields["error_type"], "message": str(exc),
+                                                   "traceback": fields["traceback"], "elapsed_s": elapsed, **info})
         atomic_write_json(workdir / "status.json", {"state": "failed", "elapsed_s": elapsed, **info})
         raise
-    elapsed = time.time() - started
-    atomic_write_json(workdir / "result.json", result)
-    atomic_write_json(workdir / "status.json", {"state": "completed", "elapsed_s": elapsed, **info})
+    atomic_write_json(workdir / "status.json", {"state": "completed", "elapsed_s": time.time() - started, **info})
     return result
 
 
@@ -142,13 +152,15 @@ def job_state(workdir: Path) -> str:
     return "new"
 
 
-def read_error(workdir: Path) -> str:
-    """``"Type: message"`` from ``error.json``."""
+def read_error(workdir: Path) -> dict:
+    """``error``, ``error_type`` and ``traceback`` (as :class:`~sciml.workflows.outcomes.JobOutcome`
+    keyword arguments) from the job's ``error.json``."""
     try:
         err = json.loads((workdir / "error.json").read_text())
-        return f"{err.get('type')}: {err.get('message')}"
-    except (FileNotFoundError, json.JSONDecodeError):
-        return "failed (no error.json)"
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        return {"error": f"failed (error.json unreadable: {type(exc).__name__}: {exc})"}
+    return {"error": f"{err.get('type')}: {err.get('message')}", "error_type": err.get("type"),
+            "traceback": err.get("traceback")}
 
 
 def read_elapsed(workdir: Path) -> float | None:

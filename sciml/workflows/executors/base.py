@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from ..jobs import Job
-from ..outcomes import JobOutcome
+from ..outcomes import JobOutcome, exception_fields
 from ..worker import job_state, read_elapsed, read_error
 
 __all__ = ["Executor", "Say", "outcome_from_folder"]
@@ -32,13 +32,19 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[Job], say: Say, wait: bool = True) -> dict[str, JobOutcome]: ...
 
 
-def outcome_from_folder(job: Job, out: Path, error: str | None = None) -> JobOutcome:
-    """The outcome a local or pool job left in ``out/jobs/<name>/`` (``lost`` when it left none)."""
+def outcome_from_folder(job: Job, out: Path, exc: BaseException | None = None,
+                        lost: str | None = None) -> JobOutcome:
+    """The outcome of a local or pool job: from what it left in ``out/jobs/<name>/`` (``result.json``,
+    or ``error.json`` with the worker's traceback); else from ``exc``, the exception the executor
+    caught for it (e.g. raised before or after ``run_job`` could record it); else ``lost`` (``lost``
+    says why, e.g. the worker process died)."""
     wd = out / "jobs" / job.name
+    log = str(wd / "job.log")
     state = job_state(wd)
     if state == "completed":
-        return JobOutcome(job.name, "completed", read_elapsed(wd), log=str(wd / "job.log"))
+        return JobOutcome(job.name, "completed", read_elapsed(wd), log=log)
     if state == "failed":
-        return JobOutcome(job.name, "failed", read_elapsed(wd), read_error(wd), log=str(wd / "job.log"))
-    return JobOutcome(job.name, "lost", None, error or "the job ended without result.json or error.json",
-                      log=str(wd / "job.log"))
+        return JobOutcome(job.name, "failed", read_elapsed(wd), log=log, **read_error(wd))
+    if exc is not None:
+        return JobOutcome(job.name, "failed", read_elapsed(wd), log=log, **exception_fields(exc))
+    return JobOutcome(job.name, "lost", None, lost or "the job ended without result.json or error.json", log=log)

@@ -1,6 +1,6 @@
 """The local executor: jobs one after the other in this process (``executor.workers: 1``).
 
-A failing job does not stop the others.
+A failing job does not stop the others; its exception (type, message, traceback) is in its outcome.
 """
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ class LocalExecutor:
         for i, job in enumerate(jobs, 1):
             wd = self.out / "jobs" / job.name
             say(f"[{i}/{len(jobs)}] {job.name} running (log: {wd / 'job.log'})")
+            caught: BaseException | None = None
             try:
                 run_job(job.fn, job.kwargs, wd)
-            except Exception:  # recorded in error.json by run_job
-                pass
-            outcomes[job.name] = o = outcome_from_folder(job, self.out)
+            except (Exception, SystemExit) as exc:  # a job's failure (KeyboardInterrupt stops the run)
+                caught = exc
+            outcomes[job.name] = o = outcome_from_folder(job, self.out, caught)
             say(f"[{i}/{len(jobs)}] {job.name} {o.state}"
                 + (f" in {o.elapsed_s:.1f} s" if o.elapsed_s is not None else "")
                 + (f": {o.error}" if o.error else ""))

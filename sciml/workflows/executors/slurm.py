@@ -17,7 +17,7 @@ from typing import Sequence
 from ..._io import atomic_write_json
 from ..config import ExecutorConfig, parse_mem
 from ..jobs import Job
-from ..outcomes import JobOutcome
+from ..outcomes import JobOutcome, traceback_fields
 from ..worker import clear_status, job_state, read_elapsed, read_error, run_job
 from .base import Say
 from .slurm_queue import log_tail, scontrol_state, squeue_states, submitit_error
@@ -226,15 +226,16 @@ class SlurmExecutor:
             if state == "completed":
                 o = JobOutcome(n, "completed", read_elapsed(wd), log=rec["stdout"], slurm_job_id=rec["job_id"])
             elif state == "failed":
-                o = JobOutcome(n, "failed", read_elapsed(wd), read_error(wd), log=rec["stderr"],
-                               slurm_job_id=rec["job_id"])
+                o = JobOutcome(n, "failed", read_elapsed(wd), log=rec["stderr"], slurm_job_id=rec["job_id"],
+                               **read_error(wd))
             else:
                 continue
             w.finish(n, o)
             say(f"{n} ({o.slurm_job_id}) {o.state}" + (f": {o.error}" if o.error else ""))
 
     def _collect_vanished(self, w: _Waiting, alive: dict, now: float, say: Say) -> None:
-        """Jobs no longer in ``squeue`` without a result (after a grace period): lost, with the reason."""
+        """Jobs no longer in ``squeue`` without result.json or error.json (after a grace period): failed with
+        the traceback submitit recorded, else lost with Slurm's state and the log tail."""
         grace = max(3.0, 2 * self.cfg.poll_interval)
         for n in list(w.pending):
             rec = w.pending[n]
@@ -247,11 +248,16 @@ class SlurmExecutor:
             first = w.gone_since.setdefault(n, now)
             if now - first < grace:  # let the result file appear (shared file systems lag)
                 continue
-            why = submitit_error(rec.get("result_pickle")) or scontrol_state(jid) or "state unknown (not in squeue)"
-            tail = log_tail(rec.get("stderr"))
-            w.finish(n, JobOutcome(n, "lost", error=f"Slurm job {jid} ended without writing a result: {why}"
-                                   + (f"; log tail: {tail}" if tail else ""), log=rec["stderr"], slurm_job_id=jid))
-            say(f"{n} ({jid}) lost: {w.outcomes[n].error}")
+            raised = submitit_error(rec.get("result_pickle"))
+            if raised is not None:  # an exception outside run_job (e.g. unpickling the job on the node)
+                o = JobOutcome(n, "failed", log=rec["stderr"], slurm_job_id=jid, **traceback_fields(raised))
+            else:
+                why = scontrol_state(jid) or "state unknown (not in squeue)"
+                tail = log_tail(rec.get("stderr"))
+                o = JobOutcome(n, "lost", error=f"Slurm job {jid} ended without writing a result: {why}"
+                               + (f"; log tail: {tail}" if tail else ""), log=rec["stderr"], slurm_job_id=jid)
+            w.finish(n, o)
+            say(f"{n} ({jid}) {o.state}: {o.error}")
 
     def _squeue_down(self, w: _Waiting, now: float, say: Say) -> bool:
         """``squeue`` failed: keep waiting unless it has failed for too long (then: timeout outcomes)."""

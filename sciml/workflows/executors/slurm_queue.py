@@ -52,17 +52,17 @@ def scontrol_state(job_id: str) -> str | None:
 
 
 def submitit_error(result_pickle: str | None) -> str | None:
-    """The error submitit recorded for a job (e.g. the function could not be unpickled on the node)."""
+    """The traceback submitit recorded for a job that raised (e.g. its function could not be unpickled
+    on the node); None when there is no readable error record."""
     if not result_pickle or not Path(result_pickle).exists():
         return None
     try:
         with open(result_pickle, "rb") as fh:
             status, value = pickle.load(fh)
-    except Exception:
-        return None
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
+        return None  # half-written or foreign file: the caller falls back to Slurm's own state
     if status == "error":
-        lines = [ln for ln in str(value).strip().splitlines() if ln.strip()]
-        return lines[-1] if lines else "error"
+        return str(value).strip() or "error (submitit recorded no traceback)"
     return None
 
 
