@@ -13,42 +13,15 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-import yaml
 
-from .config import load_run_config, load_yaml
+from .config import apply_overrides, load_run_config
 from .demo import run_demo
-from .registry import WORKFLOWS, available_workflows, load_workflow, resolve_workflow_ref
+from .registry import WORKFLOWS, available_workflows, load_workflow
 from .runner import run_spec
 from .template import config_template, doc_summary
-from .validate import to_dict
 from .worker import job_state
 
 __all__ = ["register", "script_main", "apply_overrides", "config_template"]
-
-
-def apply_overrides(data: dict, assignments: List[str]) -> dict:
-    """Apply ``key.path=value`` assignments (values parsed as YAML) to a nested dict, in place.
-
-    >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
-    {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
-    """
-    for item in assignments:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ValueError(f"--set {item!r}: empty key component")
-        node = data
-        for p in parts[:-1]:
-            nxt = node.get(p)
-            if nxt is None:
-                nxt = node[p] = {}
-            if not isinstance(nxt, dict):
-                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
-            node = nxt
-        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
-    return data
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -63,23 +36,9 @@ def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path]
 
     ``demo=True`` replaces the file's ``config:`` by the workflow's ``demo_config()`` (before ``overrides``).
     """
+    assignments = list(overrides or []) + ([f"executor.workers={workers}"] if workers is not None else [])
     try:
-        data = load_yaml(config)
-        if not isinstance(data, dict):
-            raise ValueError(f"{config}: expected a mapping with keys workflow, out, executor, config")
-        if isinstance(data.get("workflow"), str):
-            data["workflow"] = resolve_workflow_ref(data["workflow"], config)
-        if demo:
-            if "workflow" not in data:
-                raise ValueError(f"{config}: missing key 'workflow'")
-            data["config"] = to_dict(load_workflow(data["workflow"]).demo_config())
-        if overrides:
-            apply_overrides(data, overrides)
-        if workers is not None:
-            data = dict(data)
-            data.setdefault("executor", {})
-            data["executor"] = {**(data["executor"] or {}), "workers": workers}
-        spec = load_run_config(data, executor=executor, out=out)
+        spec = load_run_config(config, executor=executor, out=out, demo=demo, overrides=assignments)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return 2
@@ -117,8 +76,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a workflow from a YAML file. Jobs with results in the output folder are skipped, so running
         the same command again resumes, and resubmits only failed jobs."""
-        if executor is not None and executor not in ("local", "slurm"):
-            _fail(f"--executor: expected 'local' or 'slurm', got {executor!r}")
         code = run_config(config, executor, out, dry_run, workers, wait, force, set_, demo)
         raise typer.Exit(code)
 
@@ -188,7 +145,7 @@ def script_main(name: str, default_config: Optional[Path] = None, argv: Optional
                                 description=f"Run the {name} workflow (see `sciml workflow run --help`).")
     p.add_argument("config", nargs="?", type=Path, default=default_config,
                    help=f"YAML run configuration (default: {default_config})")
-    p.add_argument("--executor", "-e", choices=["local", "slurm"], default=None)
+    p.add_argument("--executor", "-e", default=None, help="local or slurm (overrides the YAML)")
     p.add_argument("--out", "-o", type=Path, default=None)
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--demo", action="store_true", help="use the tiny demo settings (ignores the config file's config:)")

@@ -22,16 +22,19 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from types import ModuleType
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
-from .registry import load_workflow, resolve_workflow_ref
-from .validate import check_keys, describe_value, from_dict, to_dict
+from .registry import load_workflow, resolve_workflow_ref, workflow_name
+from .validate import check_keys, describe_value, from_dict, to_dict, validate
 
 __all__ = [
     "ExecutorConfig",
     "RunSpec",
+    "make_spec",
+    "apply_overrides",
     "from_dict",
     "to_dict",
     "load_yaml",
@@ -144,8 +147,7 @@ class ExecutorConfig:
     log_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("local", "slurm"):
-            raise ValueError(f"kind: expected 'local' or 'slurm', got {self.kind!r}")
+        # value ranges only: types and `kind` are checked from the annotations by validate()
         for name in ("workers", "cpus", "array_parallelism"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)!r}")
@@ -200,53 +202,124 @@ def load_yaml(path: str | os.PathLike) -> Any:
 _TOP_KEYS = ("workflow", "out", "executor", "config")
 
 
-def load_run_config(
-    source: str | os.PathLike | Mapping[str, Any],
-    *,
-    executor: str | None = None,
-    out: str | os.PathLike | None = None,
-) -> RunSpec:
-    """Load and validate a run configuration from a YAML file or a mapping.
+def _expand(path: str | os.PathLike) -> str:
+    return os.path.expanduser(os.path.expandvars(str(path)))
 
-    ``executor`` (``"local"``/``"slurm"``) overrides ``executor.kind``; ``out`` overrides ``out``.
-    A relative ``out`` is taken relative to the current directory; ``$VARS`` and ``~`` are expanded.
+
+def make_spec(
+    workflow: str | os.PathLike | ModuleType,
+    config: Any = None,
+    out: str | os.PathLike | None = None,
+    executor: ExecutorConfig | Mapping[str, Any] | str | None = None,
+    *,
+    source: Path | None = None,
+) -> RunSpec:
+    """Validate a run's settings: the one place every entry point (``run_workflow``,
+    ``load_run_config``, ``sciml workflow run``, the ``workflows/*.py`` scripts) goes through.
+
+    ``config``: the workflow's ``Config``, a mapping of its fields, or None (defaults); ``executor``:
+    an :class:`ExecutorConfig`, a mapping of its fields, ``"local"``/``"slurm"`` or None. Both are
+    checked by :func:`~sciml.workflows.validate.validate` (instances too). ``out``: ``$VARS`` and ``~``
+    are expanded; default ``runs/<workflow>``. A ``.py`` workflow is recorded by its absolute path,
+    so that the saved ``config.yaml`` finds it again.
 
     Example
     -------
-    >>> spec = load_run_config({"workflow": "selection_report", "out": "runs/b"})  # doctest: +SKIP
-    >>> spec.config                                                                # doctest: +SKIP
-    Config(...)
+    >>> spec = make_spec("selection_report", {"bootstrap": 100}, "runs/b", "local")
+    >>> spec.config.bootstrap, spec.executor.kind, str(spec.out)
+    (100, 'local', 'runs/b')
     """
-    path: Path | None = None
-    if isinstance(source, Mapping):
-        data = dict(source)
-        where = "run config"
+    module = load_workflow(workflow)
+    if isinstance(workflow, ModuleType):
+        ref, short = workflow_name(module), workflow_name(module).rsplit(".", 1)[-1]
+    elif str(workflow).endswith(".py"):
+        ref, short = str(Path(workflow).expanduser().absolute()), Path(workflow).stem
     else:
-        path = Path(source)
-        data = load_yaml(path)
-        where = str(path)
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: expected a mapping with keys {', '.join(_TOP_KEYS)}, got {describe_value(data)}")
-    check_keys(data, list(_TOP_KEYS), where, kind="top-level key")
+        ref, short = str(workflow), str(workflow).rsplit(".", 1)[-1]
+    cfg = validate(module.Config, config, where="config")
+    ex = validate(ExecutorConfig, {"kind": executor} if isinstance(executor, str) else executor, where="executor")
+    if ex.log_dir:
+        ex = dataclasses.replace(ex, log_dir=_expand(ex.log_dir))
+    if out is None:
+        out = Path("runs") / short
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a path (string), got {describe_value(out)}")
+    return RunSpec(workflow=ref, config=cfg, out=Path(_expand(out)), executor=ex, source=source)
+
+
+def apply_overrides(data: dict, assignments: Sequence[str]) -> dict:
+    """Apply ``key.path=value`` assignments (values parsed as YAML) to a nested dict, in place.
+
+    >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
+    {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
+    """
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ValueError(f"--set {item!r}: empty key component")
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    return data
+
+
+def _workflow_ref(data: Mapping[str, Any], where: str, path: Path | None) -> str:
     if "workflow" not in data:
         raise ValueError(f"{where}: missing key 'workflow' (the workflow name, e.g. 'selection_report')")
     name = data["workflow"]
     if not isinstance(name, str):
         raise TypeError(f"{where}: workflow: expected str, got {describe_value(name)}")
-    name = resolve_workflow_ref(name, path)
-    module = load_workflow(name)
-    cfg = from_dict(module.Config, data.get("config") or {}, where="config")
-    ex = from_dict(ExecutorConfig, data.get("executor") or {}, where="executor")
+    return resolve_workflow_ref(name, path)
+
+
+def load_run_config(
+    source: str | os.PathLike | Mapping[str, Any],
+    *,
+    executor: str | None = None,
+    out: str | os.PathLike | None = None,
+    demo: bool = False,
+    overrides: Sequence[str] = (),
+) -> RunSpec:
+    """Load and validate a run configuration from a YAML file or a mapping.
+
+    ``executor`` (``"local"``/``"slurm"``) overrides ``executor.kind``; ``out`` overrides ``out``;
+    ``demo=True`` replaces ``config`` by the workflow's ``demo_config()``; then ``overrides``
+    (``"config.n_seeds=3"``, values parsed as YAML) are applied. A relative ``out`` is taken relative
+    to the current directory; ``$VARS`` and ``~`` are expanded. A ``.py`` workflow is looked up
+    relative to the current directory, then to the YAML file. Validation: :func:`make_spec`.
+
+    Example
+    -------
+    >>> spec = load_run_config({"workflow": "selection_report", "out": "runs/b"})
+    >>> type(spec.config).__module__, spec.executor.kind
+    ('sciml.workflows.selection_report', 'local')
+    """
+    path: Path | None = None
+    if isinstance(source, Mapping):
+        data, where = dict(source), "run config"
+    else:
+        path = Path(source)
+        data, where = load_yaml(path), str(path)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected a mapping with keys {', '.join(_TOP_KEYS)}, got {describe_value(data)}")
+        data = dict(data)
+    if demo:
+        data["config"] = to_dict(load_workflow(_workflow_ref(data, where, path)).demo_config())
+    apply_overrides(data, overrides)
+    check_keys(data, list(_TOP_KEYS), where, kind="top-level key")
+    name = _workflow_ref(data, where, path)
+    ex = data.get("executor") or {}
     if executor is not None:
-        if executor not in ("local", "slurm"):
-            raise ValueError(f"executor: expected 'local' or 'slurm', got {executor!r}")
-        ex = dataclasses.replace(ex, kind=executor)
-    out_value = out if out is not None else data.get("out")
-    if out_value is None:
-        out_value = Path("runs") / name.rsplit(".", 1)[-1]
-    if not isinstance(out_value, (str, os.PathLike)):
-        raise TypeError(f"{where}: out: expected a path (string), got {describe_value(out_value)}")
-    out_path = Path(os.path.expanduser(os.path.expandvars(str(out_value))))
-    if ex.log_dir:
-        ex = dataclasses.replace(ex, log_dir=os.path.expanduser(os.path.expandvars(ex.log_dir)))
-    return RunSpec(workflow=name, config=cfg, out=out_path, executor=ex, source=path)
+        if not isinstance(ex, Mapping):  # let the validator name the problem
+            raise TypeError(f"executor: expected a mapping of ExecutorConfig fields, got {describe_value(ex)}")
+        ex = {**ex, "kind": executor}
+    return make_spec(name, data.get("config"), out if out is not None else data.get("out"), ex, source=path)

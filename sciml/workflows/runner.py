@@ -20,13 +20,13 @@ from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from .._io import atomic_write_json, atomic_write_text
-from .config import ExecutorConfig, RunSpec
+from .config import RunSpec, make_spec
 from .executors import Executor, make_executor
 from .jobs import Job, check_jobs, job_record
 from .outcomes import JobOutcome, RunResult, format_traceback
 from .registry import load_workflow, workflow_name
 from .run_files import OWN_FILES, RunLog, file_stamp, write_index, write_metrics, write_run_config
-from .validate import from_dict, to_dict
+from .validate import to_dict
 from .worker import is_done, now
 
 __all__ = ["run_workflow", "run_spec"]
@@ -55,16 +55,18 @@ def run_workflow(
     force: bool = False,
     echo: Echo | None = None,
 ) -> RunResult:
-    """Run a workflow: plan its jobs, run the missing ones, then write its report.
+    """Run a workflow: validate the settings, plan its jobs, run the missing ones, then write its report.
 
     Parameters
     ----------
     workflow:
         A workflow name (``"selection_report"``), a dotted module path, or the module.
     config:
-        The workflow's ``Config`` instance, a mapping of its fields (validated), or None for defaults.
+        The workflow's ``Config`` instance, a mapping of its fields, or None for defaults (all three
+        validated the same way, see :func:`~sciml.workflows.config.make_spec`).
     out:
-        Output folder (created). Jobs with a ``result.json`` there (same kwargs) are skipped.
+        Output folder (created; ``$VARS`` and ``~`` expanded). Jobs with a ``result.json`` there (same
+        kwargs) are skipped.
     executor:
         :class:`~sciml.workflows.config.ExecutorConfig`, a mapping of its fields, or ``"local"``/``"slurm"``.
     dry_run:
@@ -86,8 +88,9 @@ def run_workflow(
     >>> res = run_workflow("selection_report", {"bootstrap": 500}, "runs/bumpus")  # doctest: +SKIP
     >>> res.ok, sorted(res.metrics)[:3]                                            # doctest: +SKIP
     """
+    spec = make_spec(workflow, config, out, executor)
+    spec.out = spec.out.absolute()
     module = load_workflow(workflow)
-    spec = _validate(module, workflow, config, out, executor)
     name = workflow_name(module)
     plan = _plan(module, spec, force)
     executor_ = make_executor(spec.executor, spec.out, name)
@@ -117,33 +120,6 @@ def run_spec(spec: RunSpec, *, dry_run: bool = False, wait: bool = True, force: 
 
 
 # --------------------------------------------------------------------------- the steps
-def _validate(module: ModuleType, workflow: Any, config: Any, out: str | os.PathLike, executor: Any) -> RunSpec:
-    """Step 1: the run's validated settings."""
-    if isinstance(workflow, (str, os.PathLike)) and str(workflow).endswith(".py"):
-        ref = str(Path(workflow).expanduser().absolute())  # config.yaml must find the file again
-    else:
-        ref = workflow if isinstance(workflow, str) else workflow_name(module)
-    if config is None:
-        cfg = module.Config()
-    elif isinstance(config, module.Config):
-        cfg = config
-    elif isinstance(config, Mapping):
-        cfg = from_dict(module.Config, config, where="config")
-    else:
-        raise TypeError(f"config: expected {module.__name__}.Config, a mapping or None, got {type(config).__name__}")
-    if executor is None:
-        ex_cfg = ExecutorConfig()
-    elif isinstance(executor, str):
-        ex_cfg = from_dict(ExecutorConfig, {"kind": executor}, where="executor")
-    elif isinstance(executor, Mapping):
-        ex_cfg = from_dict(ExecutorConfig, executor, where="executor")
-    elif isinstance(executor, ExecutorConfig):
-        ex_cfg = executor
-    else:
-        raise TypeError(f"executor: expected ExecutorConfig, a mapping or 'local'/'slurm', got {executor!r}")
-    return RunSpec(workflow=ref, config=cfg, out=Path(out).absolute(), executor=ex_cfg)
-
-
 def _plan(module: ModuleType, spec: RunSpec, force: bool) -> _Plan:
     """Step 2: the workflow's jobs, split into those with a valid result and those to run."""
     plan = _Plan(check_jobs(module.plan(spec.config), module.__name__), {})

@@ -16,7 +16,7 @@ import yaml
 
 from .config import ExecutorConfig
 from .registry import load_workflow
-from .validate import to_dict
+from .validate import to_dict, validate
 
 __all__ = ["config_template", "doc_summary"]
 
@@ -26,7 +26,7 @@ def config_template(name: str, *, demo: bool = False, executor: str = "local", o
     mod = load_workflow(name)
     cfg = mod.demo_config() if demo else mod.Config()
     short = Path(name).stem if name.endswith(".py") else name.rsplit(".", 1)[-1]
-    ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
+    ex = to_dict(validate(ExecutorConfig, {"kind": executor}, where="executor"))
     if executor == "local":
         ex = {"kind": "local", "workers": 1}
     summary = doc_summary(mod.__doc__)

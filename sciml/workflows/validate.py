@@ -15,7 +15,7 @@ import typing
 from pathlib import PurePath
 from typing import Any, Iterable, Literal, Mapping
 
-__all__ = ["check_keys", "from_dict", "to_dict", "describe_value"]
+__all__ = ["check_keys", "from_dict", "to_dict", "validate", "describe_value"]
 
 
 def _type_name(tp: Any) -> str:
@@ -193,6 +193,36 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str = "config
     except (TypeError, ValueError) as exc:  # __post_init__ validation of the dataclass
         msg = str(exc)
         raise type(exc)(msg if msg.startswith(where) else f"{where}: {msg}") from exc
+
+
+def validate(cls: type, value: Any, *, where: str = "config") -> Any:
+    """The one entry point of validation: ``value`` as a checked instance of the dataclass ``cls``.
+
+    ``value`` may be None (the defaults), a mapping of fields (:func:`from_dict`), or an instance of
+    ``cls`` -- whose fields are checked the same way, since a dataclass does not check its annotations
+    itself. Returns a new instance (values converted where lossless, e.g. ``int`` -> ``float``).
+
+    Example
+    -------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class C:
+    ...     lr: float = 1e-3
+    >>> validate(C, None), validate(C, {"lr": 1}), validate(C, C(lr=2))
+    (C(lr=0.001), C(lr=1.0), C(lr=2.0))
+    >>> validate(C, C(lr="fast"))
+    Traceback (most recent call last):
+    ...
+    TypeError: config.lr: expected float, got str 'fast'
+    """
+    if value is None or isinstance(value, Mapping):
+        return from_dict(cls, value, where=where)
+    if isinstance(value, cls) and dataclasses.is_dataclass(value):
+        kind = type(value)
+        return from_dict(kind, {f.name: getattr(value, f.name) for f in dataclasses.fields(kind) if f.init},
+                         where=where)
+    raise TypeError(f"{where}: expected {getattr(cls, '__qualname__', cls)}, a mapping of its fields or null, "
+                    f"got {describe_value(value)}")
 
 
 def to_dict(obj: Any) -> Any:
