@@ -12,6 +12,7 @@ import difflib
 import enum
 import types
 import typing
+import warnings
 from pathlib import PurePath
 from typing import Any, Iterable, Literal, Mapping
 
@@ -185,7 +186,9 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str = "config
     check_keys(data, list(fields), where, valid_label=f"valid keys for {cls.__name__}")
     try:
         hints = typing.get_type_hints(cls)
-    except Exception:  # unresolvable annotations: check nothing rather than fail
+    except Exception as exc:  # e.g. a name imported only under TYPE_CHECKING: said, not silent
+        warnings.warn(f"{where}: the annotations of {cls.__qualname__} cannot be resolved ({type(exc).__name__}: "
+                      f"{exc}); its values are not type-checked", UserWarning, stacklevel=2)
         hints = {}
     values = {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in data.items()}
     try:

@@ -241,3 +241,13 @@ def test_default_out_of_a_py_workflow_is_named_after_the_file(tmp_path, monkeypa
     monkeypatch.setattr("sys.path", list(__import__("sys").path))
     spec = load_run_config({"workflow": "doubler_wf2.py"})
     assert spec.out == Path("runs") / "doubler_wf2" and spec.workflow == str(tmp_path / "doubler_wf2.py")
+
+
+def test_unresolvable_annotations_are_said_not_silently_unchecked():
+    from typing import TYPE_CHECKING
+
+    ns: dict = {"TYPE_CHECKING": TYPE_CHECKING}
+    exec("from __future__ import annotations\nfrom dataclasses import dataclass\n"
+         "@dataclass\nclass Hidden:\n    x: NotImportedHere = 1\n", ns)
+    with pytest.warns(UserWarning, match=r"config: the annotations of Hidden cannot be resolved .*NotImportedHere"):
+        assert from_dict(ns["Hidden"], {"x": 2}).x == 2

@@ -10,14 +10,13 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Callable, Sequence
 
-from ..config import ExecutorConfig
 from ..jobs import Job, function_path, import_function
 from ..outcomes import JobOutcome
 from ..worker import clear_status, run_job
 from .base import Say, outcome_from_folder
+from .local import LocalExecutor
 
 __all__ = ["PoolExecutor"]
 
@@ -33,14 +32,8 @@ def _worker_target(fn: Callable[..., dict]) -> Callable[..., dict] | str:
     return path if same else fn
 
 
-class PoolExecutor:
+class PoolExecutor(LocalExecutor):
     """Run jobs in a pool of ``cfg.workers`` spawned processes."""
-
-    def __init__(self, cfg: ExecutorConfig, out: Path, workflow: str) -> None:
-        self.cfg, self.out, self.workflow = cfg, Path(out), workflow
-
-    def check(self) -> None:
-        """Nothing to check for local runs."""
 
     def describe(self, jobs: Sequence[Job]) -> list[str]:
         return [f"local executor: {len(jobs)} job(s) in {self.cfg.workers} worker processes"]
