@@ -19,7 +19,7 @@ from sciml.datasets import BUNDLED_RECIPES, regenerate_bundled
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("names", nargs="*", default=sorted(BUNDLED_RECIPES), help="which sets (default: all)")
+    ap.add_argument("names", nargs="*", default=[*sorted(BUNDLED_RECIPES), "alloys_emt"], help="which sets (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="output root folder (default: datasets/)")
     ap.add_argument("--n-frames", type=int, default=None, help="override the number of frames")
     ap.add_argument("--seed", type=int, default=None)

@@ -10,17 +10,10 @@ Submodules (imported lazily, so ``import sciml`` stays fast):
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ._lazy import lazy_exports
 from ._version import __version__
 
-_SUBMODULES = {"potentials", "gp", "selection", "motifs", "atoms", "datasets", "workflows"}
-
-__all__ = ["__version__", *sorted(_SUBMODULES)]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"sciml.{name}")
-    raise AttributeError(f"module 'sciml' has no attribute {name!r}")
+__getattr__, __dir__, _names = lazy_exports(
+    __name__, submodules=["potentials", "gp", "selection", "motifs", "atoms", "datasets", "metrics", "workflows"]
+)
+__all__ = ["__version__", *_names]

@@ -31,6 +31,7 @@ __all__ = [
     "write_frames",
     "validate_frames",
     "split_frames",
+    "split_by_trajectory",
     "frame_labels",
     "attach_labels",
     "MIN_DISTANCE",
@@ -330,3 +331,42 @@ def split_frames(
         pick(perm[n_train : n_train + n_valid]),
         pick(perm[n_train + n_valid : n_train + n_valid + n_test]),
     )
+
+
+def split_by_trajectory(
+    frames: Sequence[Atoms],
+    n_train: int,
+    n_valid: int,
+    seed: int = 0,
+    key: str = "trajectory",
+) -> tuple[list[Atoms], list[Atoms], list[Atoms]]:
+    """Train/valid/test split that keeps every trajectory whole (no test frame next to a training frame).
+
+    Trajectories (``atoms.info[key]``) are shuffled with ``numpy.random.default_rng(seed)``; whole
+    trajectories go to train until it holds at least ``n_train`` frames, then to valid until it
+    holds at least ``n_valid``; the rest is the test set. Frames keep their order within a part.
+
+    Example
+    -------
+    >>> from sciml.datasets import load_alloys
+    >>> train, valid, test = split_by_trajectory(load_alloys("full"), 1000, 100, seed=0)  # doctest: +SKIP
+    """
+    for name, v in (("n_train", n_train), ("n_valid", n_valid)):
+        if not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+    groups: dict = {}
+    for i, a in enumerate(frames):
+        if key not in a.info:
+            raise ValueError(f"frame {i} has no info[{key!r}]: cannot split by trajectory (use split_frames)")
+        groups.setdefault(a.info[key], []).append(i)
+    order = [list(groups)[k] for k in np.random.default_rng(seed).permutation(len(groups))]
+    parts: list[list[int]] = [[], [], []]
+    for t in order:
+        part = 0 if len(parts[0]) < n_train else (1 if len(parts[1]) < n_valid else 2)
+        parts[part].extend(groups[t])
+    if len(parts[0]) < n_train or len(parts[1]) < n_valid:
+        raise ValueError(
+            f"split asks for {n_train} train + {n_valid} valid frames but the {len(groups)} trajectories hold "
+            f"only {len(frames)} frames"
+        )
+    return tuple([frames[i] for i in sorted(p)] for p in parts)  # type: ignore[return-value]

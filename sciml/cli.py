@@ -24,7 +24,7 @@ app = typer.Typer(
 
 # Order here is the order in `sciml --help`.
 _COMMAND_MODULES = [
-    "sciml.datasets_cli",
+    "sciml.datasets.cli",
     "sciml.potentials.cli",
     "sciml.gp.cli",
     "sciml.selection.cli",

@@ -22,16 +22,6 @@ def test_entry_point_runs_as_module():
     assert r.stdout.strip() == f"sciml {sciml.__version__}"
 
 
-def test_import_is_fast_and_light():
-    code = (
-        "import time,sys; t=time.perf_counter(); import sciml; dt=time.perf_counter()-t; "
-        "print(dt, 'torch' in sys.modules, 'pandas' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert float(out[0]) < 1.0
-    assert out[1] == "False" and out[2] == "False"
-
-
 def test_datasets_commands(tmp_path):
     r = runner.invoke(app, ["datasets", "list"])
     assert r.exit_code == 0 and "bumpus" in r.output and "ethanol_gfn2_500K" in r.output

@@ -7,23 +7,16 @@ calculator with uncertainties), :func:`evaluate`, :mod:`sciml.gp.active`
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
-    "GPPotential": "sciml.gp.model",
-    "LaplaceResult": "sciml.gp.model",
-    "HyperparameterWarning": "sciml.gp.model",
-    "evaluate": "sciml.gp.model",
-    "GPCalculator": "sciml.gp.calculator",
-    "EnergyForceKernel": "sciml.gp.kernels",
-    "active_learning": "sciml.gp.active",
+    "GPPotential": "model",
+    "LaplaceResult": "model",
+    "HyperparameterWarning": "model",
+    "evaluate": "model",
+    "GPCalculator": "calculator",
+    "EnergyForceKernel": "kernels",
+    "active_learning": "active",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sciml.gp' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -71,6 +71,8 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from ..metrics import error_metrics, uncertainty_metrics
+
 from .kernels import (
     KERNELS,
     Geometry,
@@ -1231,25 +1233,17 @@ def evaluate(
     E, F, _, _ = model.predict_positions(pos, return_std=False, batch_size=batch_size)
     dt = time.perf_counter() - t0
     k = len(pos) if max_std_structures is None else max(0, min(len(pos), int(max_std_structures)))
-    de = (E - e_ref) * 1000.0
-    df = (F - f_ref) * 1000.0
-    out = dict(
-        n_structures=len(pos),
-        energy_mae_meV=float(np.mean(np.abs(de))),
-        energy_rmse_meV=float(np.sqrt(np.mean(de**2))),
-        energy_mae_meV_per_atom=float(np.mean(np.abs(de)) / pos.shape[1]),
-        forces_mae_meV_per_A=float(np.mean(np.abs(df))),
-        forces_rmse_meV_per_A=float(np.sqrt(np.mean(df**2))),
-    )
-    z = 1.959963984540054
+    out = error_metrics(E, e_ref, np.full(len(pos), pos.shape[1]), F, f_ref)
     if k > 0:
         t1 = time.perf_counter()
         _, _, Es, Fs = model.predict_positions(pos[:k], return_std=True, include_noise=True, batch_size=batch_size)
         dts = time.perf_counter() - t1
+        fu = uncertainty_metrics(F[:k] - f_ref[:k], Fs, "forces")
+        eu = uncertainty_metrics(E[:k] - e_ref[:k], Es, "energy")
         out.update(
-            forces_std_mean_meV_per_A=float(np.mean(Fs) * 1000.0),
-            forces_coverage_95=float(np.mean(np.abs(df[:k]) <= z * Fs * 1000.0)),
-            energy_coverage_95=float(np.mean(np.abs(de[:k]) <= z * Es * 1000.0)),
+            forces_std_mean_meV_per_A=fu["forces_std_mean_meV_per_A"],
+            forces_coverage_95=fu["forces_coverage_95"],
+            energy_coverage_95=eu["energy_coverage_95"],
             n_structures_std=k,
             predict_std_time_s_per_structure=dts / k,
         )

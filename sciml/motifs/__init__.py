@@ -18,8 +18,7 @@ True
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "census": ["motif_census", "triad_census", "motif_keys", "motif_graph", "motif_name", "MOTIF_NAMES",
@@ -34,15 +33,4 @@ _EXPORTS = {
     "saliency": ["saliency", "saliency_profile", "saliency_logo"],
     "study": ["compare_training", "StudyConfig", "run_seed", "analyse_seeds", "TrainingComparison", "load_config"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, by_module=_EXPORTS)

@@ -4,8 +4,8 @@ The neighbour list comes from `vesin <https://github.com/Luthaf/vesin>`_ (a
 cell-list O(N) implementation in C++ with mixed periodic boundary conditions).
 It is about 10-50x faster than ``ase.neighborlist.primitive_neighbor_list`` on
 the systems we run MD on (see ``workflows/benchmarks/potentials_speed.py``) and gives
-exactly the same pairs; ``ase.neighborlist`` is used as a fallback when vesin is
-not importable. Neighbour lists of training data are built once, when the data
+exactly the same pairs. ``backend="auto"`` uses vesin (>= 0.4; an older or missing vesin is
+an error naming the fix, never a silent switch) and ``backend="ase"`` uses ``ase.neighborlist``. Neighbour lists of training data are built once, when the data
 set is converted to graphs, and reused every epoch.
 
 Conventions: an edge ``(i, j, S)`` points from the centre atom ``i`` to its
@@ -21,11 +21,17 @@ import numpy as np
 import torch
 
 try:  # pragma: no branch
+    import vesin as _vesin_module
     from vesin import NeighborList as _VesinNeighborList
 
     HAVE_VESIN = True
+    _VESIN_VERSION = tuple(int(x) for x in _vesin_module.__version__.split(".")[:2] if x.isdigit())
 except ImportError:  # pragma: no cover - vesin is a declared dependency
     HAVE_VESIN = False
+    _VESIN_VERSION = ()
+
+#: vesin before 0.4 takes one bool for all axes and misses pairs along non-periodic axes.
+_VESIN_MIN = (0, 4)
 
 MIN_DISTANCE = 0.1  # Å: closer pairs are treated as overlapping atoms (an input error)
 
@@ -58,7 +64,8 @@ def neighbor_list(
     if len(positions) == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e.copy(), np.zeros((0, 3), dtype=np.int64)
-    if backend in ("auto", "vesin") and HAVE_VESIN:
+    if backend in ("auto", "vesin"):
+        _check_vesin()
         box = cell.copy()
         if not pbc.all():
             # vesin needs a box even along non-periodic directions; give it a dummy one there
@@ -78,6 +85,18 @@ def neighbor_list(
 
 
 _VESIN_CACHE: dict = {}
+
+
+def _check_vesin() -> None:
+    """The vesin backend is used only when it is installed and correct; never a silent fallback."""
+    if not HAVE_VESIN:
+        raise ImportError("neighbour-list backend 'vesin' requested but vesin is not installed (pip install 'vesin>=0.4')")
+    if _VESIN_VERSION < _VESIN_MIN:
+        raise ImportError(
+            f"vesin {'.'.join(map(str, _VESIN_VERSION))} is installed but sciml needs vesin >= 0.4 (older versions "
+            "treat per-axis periodicity as one bool and miss pairs along non-periodic axes); "
+            "pip install -U 'vesin>=0.4', or pass backend='ase'"
+        )
 
 
 def _vesin(cutoff: float):

@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from ..metrics import ErrorAccumulator, metrics_from_sums
 from .forces import compute_properties
 from .graph import AtomicGraph, collate, frames_to_graphs
 from .model import _DTYPES, FILE_FORMAT_VERSION, EquivariantPotential, ModelConfig, save_model
@@ -232,58 +233,39 @@ def _error_sums(model, graphs, dist_info: DistInfo, batch_size: int, weights) ->
     """Sums of errors on this rank's share of ``graphs``, all-reduced."""
     mine = [g for k, g in enumerate(graphs) if k % dist_info.world == dist_info.rank]
     p = next(model.parameters())
-    # [n_struct, n_atoms, sum|dE|, sum dE^2, sum|dE/N|, sum (dE/N)^2, sum|dF|, sum dF^2, n_F, sum|dS|, sum dS^2, n_S]
-    acc = torch.zeros(12, dtype=torch.float64)
+    sums = ErrorAccumulator()
     for k in range(0, len(mine), batch_size):
         g = collate(mine[k : k + batch_size]).to(p.device, p.dtype)
         want_stress = bool(g.has_stress.any())
         res = compute_properties(model, g, forces=True, stress=want_stress)
-        dE = (res["energy"].detach() - g.energy).double().cpu()
-        n = g.n_atoms.double().cpu()
-        dF = (res["forces"].detach() - g.forces).double().cpu()
-        acc[0] += len(dE)
-        acc[1] += n.sum()
-        acc[2] += dE.abs().sum()
-        acc[3] += (dE**2).sum()
-        acc[4] += (dE / n).abs().sum()
-        acc[5] += ((dE / n) ** 2).sum()
-        acc[6] += dF.abs().sum()
-        acc[7] += (dF**2).sum()
-        acc[8] += dF.numel()
+        dE = (res["energy"].detach() - g.energy).double().cpu().numpy()
+        dF = (res["forces"].detach() - g.forces).double().cpu().numpy()
+        dS = None
         if want_stress:
             m = g.has_stress.cpu()
-            dS = (res["stress"].detach().double().cpu() - g.stress.double().cpu())[m]
-            acc[9] += dS.abs().sum()
-            acc[10] += (dS**2).sum()
-            acc[11] += dS.numel()
+            dS = (res["stress"].detach().double().cpu() - g.stress.double().cpu())[m].numpy()
+        sums.add(dE, g.n_atoms.cpu().numpy(), dF, dS)
+    acc = torch.from_numpy(sums.sums.copy())
     _all_reduce_(acc, dist_info)
     return acc
 
 
 def _metrics_from_sums(acc: torch.Tensor, weights: tuple[float, float, float]) -> dict:
+    """Metrics (:func:`sciml.metrics.metrics_from_sums`; the sums are in its order) plus the loss."""
     a = acc.tolist()
-    ns, nat = max(a[0], 1), a[1]
-    m = {
-        "n_structures": int(a[0]),
-        "n_atoms": int(nat),
-        "energy_mae_meV": 1000 * a[2] / ns,
-        "energy_rmse_meV": 1000 * math.sqrt(a[3] / ns),
-        "energy_mae_meV_per_atom": 1000 * a[4] / ns,
-        "energy_rmse_meV_per_atom": 1000 * math.sqrt(a[5] / ns),
-        "forces_mae_meV_per_A": 1000 * a[6] / max(a[8], 1),
-        "forces_rmse_meV_per_A": 1000 * math.sqrt(a[7] / max(a[8], 1)),
-    }
+    m = metrics_from_sums(a)
+    ns = max(a[0], 1)
     loss = weights[0] * a[5] / ns + weights[1] * a[7] / max(a[8], 1)
     if a[11] > 0:
-        m["stress_mae_meV_per_A3"] = 1000 * a[9] / a[11]
-        m["stress_rmse_meV_per_A3"] = 1000 * math.sqrt(a[10] / a[11])
         loss += weights[2] * a[10] / a[11]
     m["loss"] = loss
     return m
 
 
 def evaluate(model: EquivariantPotential, frames: Sequence, batch_size: int = 16) -> dict:
-    """Error metrics of ``model`` on labelled ``frames`` (meV, meV/atom, meV/Å; stress meV/Å^3).
+    """Error metrics of ``model`` on labelled ``frames`` (meV, meV/atom, meV/Å; stress GPa).
+
+    Keys follow :mod:`sciml.metrics` (``energy_mae_meV``, ``forces_mae_meV_per_A``, ``stress_mae_GPa``, ...).
 
     Example
     -------
@@ -524,8 +506,8 @@ def train_potential(
             "valid_forces_mae_meV_per_A": m["forces_mae_meV_per_A"],
             "valid_forces_rmse_meV_per_A": m["forces_rmse_meV_per_A"],
         }
-        if "stress_mae_meV_per_A3" in m:
-            row["valid_stress_mae_meV_per_A3"] = m["stress_mae_meV_per_A3"]
+        if "stress_mae_GPa" in m:
+            row["valid_stress_mae_GPa"] = m["stress_mae_GPa"]
         improved = m["loss"] < state["best_loss"]
         row["best"] = improved
         state["history"].append(row)

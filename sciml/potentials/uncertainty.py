@@ -45,29 +45,27 @@ def committee_errors(calc, frames: Sequence) -> tuple["pandas.DataFrame", "panda
 
 
 def calibration_summary(structures, atoms) -> dict:
-    """How well the committee spread tracks the error.
+    """How well the committee spread tracks the error (keys as in :mod:`sciml.metrics`).
 
-    Spearman rank correlations (spread vs absolute error) per atom and per structure, and
-    coverage: the fraction of force components whose error lies within 1 and 2 committee
-    standard deviations (a calibrated Gaussian gives 0.68 and 0.95; committees are usually
-    over-confident, i.e. lower), plus the error-to-spread ratio RMS(err)/RMS(std).
+    ``forces_spearman_std_vs_error``: rank correlation of the per-atom spread (norm) with the
+    per-atom error (norm); ``energy_spearman_std_vs_error`` the same per structure;
+    ``forces_coverage_68`` / ``forces_coverage_95``: fraction of force components within 1 / 1.96
+    committee standard deviations (a calibrated Gaussian gives 0.68 / 0.95; committees are usually
+    over-confident, i.e. lower); ``forces_error_to_std_ratio``: RMS(error) / RMS(spread);
+    ``energy_mae_meV`` and ``forces_mae_meV_per_A`` of the committee mean.
     """
     from scipy.stats import spearmanr
 
+    from ..metrics import uncertainty_metrics
+
     err = atoms[["err_x", "err_y", "err_z"]].to_numpy().ravel()
     std = atoms[["std_x", "std_y", "std_z"]].to_numpy().ravel()
-    rho_a = spearmanr(atoms.force_std_eV_A, atoms.force_error_eV_A)
-    rho_s = spearmanr(structures.energy_std_eV, structures.energy_error_eV.abs()) if len(structures) > 2 else None
-    return {
-        "n_structures": int(len(structures)),
-        "n_atoms": int(len(atoms)),
-        "force_spearman_std_vs_error": float(rho_a.statistic),
-        "force_spearman_pvalue": float(rho_a.pvalue),
-        "energy_spearman_std_vs_abs_error": float(rho_s.statistic) if rho_s is not None else float("nan"),
-        "force_coverage_1sigma": float(np.mean(np.abs(err) <= std)),
-        "force_coverage_2sigma": float(np.mean(np.abs(err) <= 2 * std)),
-        "force_error_to_spread_ratio": float(np.sqrt(np.mean(err**2)) / max(np.sqrt(np.mean(std**2)), 1e-300)),
-        "committee_forces_mae_meV_per_A": float(1000 * np.mean(np.abs(err))),
-        "committee_energy_mae_meV": float(1000 * structures.energy_error_eV.abs().mean()),
-        "mean_force_std_meV_per_A": float(1000 * np.mean(std)),
-    }
+    out = {"n_structures": int(len(structures)), "n_atoms": int(len(atoms))}
+    out.update(uncertainty_metrics(err, std, "forces", rank_errors=atoms.force_error_eV_A, rank_std=atoms.force_std_eV_A))
+    out["forces_spearman_pvalue"] = float(spearmanr(atoms.force_std_eV_A, atoms.force_error_eV_A).pvalue)
+    e_err = structures.energy_error_eV.to_numpy()
+    e_std = structures.energy_std_eV.to_numpy()
+    out.update(uncertainty_metrics(e_err, e_std, "energy"))
+    out["forces_mae_meV_per_A"] = float(1000 * np.mean(np.abs(err)))
+    out["energy_mae_meV"] = float(1000 * np.mean(np.abs(e_err)))
+    return out

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 # Public names -> defining module. Everything loads on first use (PEP 562), so that
 # `import sciml.selection.cli` (and hence `sciml --help`) does not pull in scipy/statsmodels/torch.
@@ -28,16 +28,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'sciml.selection' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
-
-
-__all__ = ["lande_arnold", "SelectionResult", "canonical_analysis", "CanonicalResult", "predicted_response",
-           "relative_fitness", "standardize_traits", "differentials", "gamma_from_quadratic",
-           "SelectionWarning", "SeparationWarning", "FitnessSurface", "fitness_surface"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

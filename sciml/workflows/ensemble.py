@@ -131,12 +131,12 @@ def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
     lim = [0, 1000 * max(a_df.force_std_eV_A.max(), a_df.force_error_eV_A.max())]
     ax[0].plot(lim, lim, "k--", lw=0.8)
     ax[0].set(xlabel="committee force spread |σ_F| (meV/Å)", ylabel="force error |ΔF| (meV/Å)",
-              title=f"per atom, Spearman ρ = {summ['force_spearman_std_vs_error']:.2f}")
+              title=f"per atom, Spearman ρ = {summ['forces_spearman_std_vs_error']:.2f}")
     ax[1].scatter(1000 * s_df.energy_std_eV, 1000 * s_df.energy_error_eV.abs(), s=8)
     lim = [0, 1000 * max(s_df.energy_std_eV.max(), s_df.energy_error_eV.abs().max())]
     ax[1].plot(lim, lim, "k--", lw=0.8)
     ax[1].set(xlabel="committee energy spread σ_E (meV)", ylabel="|energy error| (meV)",
-              title=f"per structure, Spearman ρ = {summ['energy_spearman_std_vs_abs_error']:.2f}")
+              title=f"per structure, Spearman ρ = {summ['energy_spearman_std_vs_error']:.2f}")
     fig.tight_layout()
     atomic_savefig(fig, out / "uncertainty.png")
     plt.close(fig)
@@ -150,15 +150,15 @@ committee (mean prediction, spread = standard deviation across members) on {summ
 | member | seed | steps | energy MAE (meV) | force MAE (meV/Å) |
 |---|---|---|---|---|
 {rows}
-| **committee mean** | | | {summ['committee_energy_mae_meV']:.2f} | {summ['committee_forces_mae_meV_per_A']:.2f} |
+| **committee mean** | | | {summ['energy_mae_meV']:.2f} | {summ['forces_mae_meV_per_A']:.2f} |
 
 ## Does the spread track the error?
 
-- Spearman correlation of per-atom force spread with force error: {summ['force_spearman_std_vs_error']:.3f}
-  (p = {summ['force_spearman_pvalue']:.2g}); per-structure energy spread vs |error|: {summ['energy_spearman_std_vs_abs_error']:.3f}.
-- Force components within 1σ / 2σ of the committee: {summ['force_coverage_1sigma']:.2f} / {summ['force_coverage_2sigma']:.2f}
+- Spearman correlation of per-atom force spread with force error: {summ['forces_spearman_std_vs_error']:.3f}
+  (p = {summ['forces_spearman_pvalue']:.2g}); per-structure energy spread vs |error|: {summ['energy_spearman_std_vs_error']:.3f}.
+- Force components within the committee's 68 % / 95 % intervals (1σ / 1.96σ): {summ['forces_coverage_68']:.2f} / {summ['forces_coverage_95']:.2f}
   (0.68 / 0.95 if the spread were a calibrated Gaussian error bar).
-- RMS error / RMS spread = {summ['force_error_to_spread_ratio']:.2f} (> 1: the committee is over-confident;
+- RMS error / RMS spread = {summ['forces_error_to_std_ratio']:.2f} (> 1: the committee is over-confident;
   scale its σ by this factor for calibrated error bars).
 
 ![uncertainty](uncertainty.png)

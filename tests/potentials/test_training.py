@@ -234,10 +234,10 @@ def test_training_with_stress_on_periodic_copper(tmp_path):
                       stress_weight=100.0, lr=0.01, progress=False)
     res = train_potential(frames[:10], frames[10:14], tmp_path / "cu.pt", cfg, resume=False)
     first, last = res.history[0], res.history[-1]
-    assert "valid_stress_mae_meV_per_A3" in last
+    assert "valid_stress_mae_GPa" in last
     assert last["valid_loss"] < first["valid_loss"]
     m = evaluate(res.model, frames[10:14])
-    assert m["stress_mae_meV_per_A3"] > 0 and np.isfinite(m["stress_mae_meV_per_A3"])
+    assert m["stress_mae_GPa"] > 0 and np.isfinite(m["stress_mae_GPa"])
     a = frames[11].copy()
     a.calc = SciMLCalculator(res.model)
     s = a.get_stress()

@@ -43,10 +43,10 @@ def test_ensemble_demo_committee_uncertainty(tmp_path):
     out = tmp_path / "ens"
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_models"] == 3 and m["n_structures"] == cfg.n_test
-    assert m["mean_force_std_meV_per_A"] > 0
-    assert -1 <= m["force_spearman_std_vs_error"] <= 1
-    assert 0 <= m["force_coverage_1sigma"] <= m["force_coverage_2sigma"] <= 1
+    assert m["forces_std_mean_meV_per_A"] > 0
+    assert -1 <= m["forces_spearman_std_vs_error"] <= 1
+    assert 0 <= m["forces_coverage_68"] <= m["forces_coverage_95"] <= 1
     # the committee mean is at least as good as the average member (convexity of |.| on average)
-    assert m["committee_forces_mae_meV_per_A"] <= m["member_forces_mae_meV_per_A_mean"] + 1e-9
+    assert m["forces_mae_meV_per_A"] <= m["member_forces_mae_meV_per_A_mean"] + 1e-9
     for f in ("report.md", "uncertainty.png", "members.csv", "uncertainty_atoms.csv"):
         assert (out / f).exists(), f

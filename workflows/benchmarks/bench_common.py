@@ -231,7 +231,10 @@ def eval_scaling(calc, ns_per_side=(2, 3, 4, 5, 6), repeats: int = 3, seed: int 
 
 
 def errors(pred_E, pred_F, ref_E, ref_F, n_atoms) -> dict[str, float]:
-    """Energy/force errors in meV and meV/Å, with the same keys as ``sciml potential eval --json``."""
+    """Energy/force errors in meV and meV/Å, with the keys of :mod:`sciml.metrics`.
+
+    Written out here (not imported) because the baseline environments do not have sciml installed.
+    """
     pred_E = np.asarray(pred_E, float)
     ref_E = np.asarray(ref_E, float)
     dE = pred_E - ref_E

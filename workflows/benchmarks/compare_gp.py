@@ -80,7 +80,7 @@ def table(rows: list[dict]) -> str:
             f"{_f(1e3 * s['predict_single_s_per_structure'])} / {_f(1e3 * g['predict_single_s_per_structure'])} "
             f"| {s['peak_rss_MiB']:.0f} / {max(g['peak_rss_MiB_self'], g.get('peak_rss_MiB_process_tree_sampled', 0)):.0f} "
             f"| {g['selected_sigma']} ({g.get('n_models_fitted', '?')} models) "
-            f"| {_f(s['force_coverage_95'], 3)} | {s['fit_loadavg_before']}; {g['fit_loadavg_before']} |")
+            f"| {_f(s['forces_coverage_95'], 3)} | {s['fit_loadavg_before']}; {g['fit_loadavg_before']} |")
     return "\n".join(out)
 
 

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("list")
     def list_cmd() -> None:
         """List the bundled data sets."""
-        from .datasets import list_datasets
+        from . import list_datasets
 
         for name in list_datasets():
             typer.echo(name)
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("card")
     def card_cmd(name: str = typer.Argument(..., help="data set name")) -> None:
         """Print a data set's card (JSON)."""
-        from .datasets import dataset_card
+        from . import dataset_card
 
         typer.echo(json.dumps(dataset_card(name), indent=2))
 
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         """Sample frames by Langevin MD and label them with a reference calculator."""
         import ase.io
 
-        from .datasets import generate_pes
+        from . import generate_pes
 
         atoms = ase.io.read(str(structure))
         frames = generate_pes(
@@ -52,5 +52,20 @@ def register(app: typer.Typer) -> None:
             timestep_fs=dt, stride=stride, equilibration_steps=equilibration, cell_strain=cell_strain, seed=seed,
         )
         typer.echo(f"wrote {len(frames)} frames to {out}")
+
+    @sub.command("alloys")
+    def alloys_cmd(
+        out: Path = typer.Option(..., "--out", help="output folder (alloys_emt.extxyz, card.json, README.md)"),
+        n_trajectories: int = typer.Option(120, "--n-trajectories", help="one random cell per trajectory"),
+        frames_per_trajectory: int = typer.Option(20, "--frames-per-trajectory"),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Generate the multi-element periodic alloy set (EMT); resumes an interrupted run."""
+        from .alloys import generate_alloys
+
+        out.mkdir(parents=True, exist_ok=True)
+        frames = generate_alloys(out / "alloys_emt.extxyz", n_trajectories=n_trajectories,
+                                 frames_per_trajectory=frames_per_trajectory, seed=seed)
+        typer.echo(f"wrote {len(frames)} frames to {out / 'alloys_emt.extxyz'}")
 
     app.add_typer(sub, name="datasets")
