@@ -25,27 +25,14 @@ Command line: ``sciml workflow run CONFIG.yaml [--executor local|slurm] [--dry-r
 """
 from __future__ import annotations
 
-from .config import ExecutorConfig, RunSpec, load_run_config
-from .demo import run_demo
-from .jobs import Job
-from .outcomes import JobOutcome, RunResult
-from .registry import WORKFLOWS, available_workflows, load_workflow
-from .runner import run_spec, run_workflow
-from .validate import from_dict
+from .._lazy import lazy_exports
 
-__all__ = [
-    "Job",
-    "JobOutcome",
-    "RunResult",
-    "ExecutorConfig",
-    "RunSpec",
-    "WORKFLOWS",
-    "available_workflows",
-    "from_dict",
-    "load_run_config",
-    "load_workflow",
-    "run_demo",
-    "run_spec",
-    "run_workflow",
-]
-
+__getattr__, __dir__, __all__ = lazy_exports(__name__, by_module={
+    "jobs": ["Job"],
+    "outcomes": ["JobOutcome", "RunResult"],
+    "registry": ["WORKFLOWS", "available_workflows", "load_workflow"],
+    "validate": ["from_dict"],
+    "config": ["ExecutorConfig", "RunSpec", "load_run_config", "make_spec"],
+    "runner": ["run_workflow", "run_spec"],
+    "demo": ["run_demo"],
+})

@@ -75,3 +75,26 @@ def test_every_engine_module_is_placed():
 def test_workflow_modules_import_only_the_bottom_layer(name):
     """The science modules need Job and nothing of the engine above it."""
     assert {t for t, _ in _package_imports(name)} <= {"jobs"}
+
+
+def test_public_names_resolve_where_they_always_did():
+    """`sciml.workflows` (lazily) and the modules workflow code and the README import from."""
+    import importlib
+
+    names = {"sciml.workflows": ["Job", "JobOutcome", "RunResult", "ExecutorConfig", "RunSpec", "WORKFLOWS",
+                                 "available_workflows", "from_dict", "load_run_config", "load_workflow", "run_demo",
+                                 "run_spec", "run_workflow", "make_spec"],
+             "sciml.workflows.engine": ["Job", "JobOutcome", "RunResult", "WORKFLOWS", "load_workflow",
+                                        "available_workflows", "run_job", "run_workflow", "run_spec", "job_state"],
+             "sciml.workflows.config": ["ExecutorConfig", "RunSpec", "from_dict", "to_dict", "load_yaml",
+                                        "load_run_config", "parse_time_minutes", "parse_mem", "resolve_workflow_ref"],
+             "sciml.workflows.executors": ["LocalExecutor", "SlurmExecutor", "make_executor", "squeue_states"],
+             "sciml.workflows.cli": ["register", "script_main", "apply_overrides", "config_template"]}
+    from sciml.workflows.jobs import Job
+
+    for module_name, public in names.items():
+        module = importlib.import_module(module_name)
+        assert set(public) <= set(module.__all__), module_name
+        for name in public:
+            assert getattr(module, name) is not None, f"{module_name}.{name}"
+    assert importlib.import_module("sciml.workflows").Job is Job is importlib.import_module("sciml.workflows.engine").Job
