@@ -95,12 +95,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-slurm", type=int, default=20, help="trivial jobs in the Slurm array (0: skip)")
     p.add_argument("--workers", type=int, default=2, help="process-pool workers")
     p.add_argument("--repeats", type=int, default=3, help="repeats of each local measurement")
+    p.add_argument("--result-name", default="workflow_engine", help="results/<name>.json (e.g. another checkout)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         rows = local_rows(Path(tmp), a.n_local, a.workers, a.repeats)
         if a.n_slurm > 0:
             rows.append(slurm_row(Path(tmp), a.n_slurm))
-    path = bc.save_result("workflow_engine", {
+    import sciml
+
+    path = bc.save_result(a.result_name, {
+        "sciml_package": str(Path(sciml.__file__).parent.relative_to(bc.REPO)
+                             if Path(sciml.__file__).is_relative_to(bc.REPO) else "another checkout"),
         "workflow": WORKFLOW, "job": "x**2 written to result.json (no computation to speak of)",
         "settings": vars(a), "results": rows}, threads=1)
     print(f"raw results: {path.relative_to(bc.REPO)}")
