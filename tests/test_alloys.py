@@ -49,7 +49,7 @@ def test_generation_is_deterministic_and_a_prefix_of_larger_sets(tmp_path):
 
 
 def test_interrupted_generation_resumes_with_identical_frames(tmp_path):
-    kw = dict(frames_per_trajectory=2, equilibration_steps=3, stride=2, progress=False)
+    kw = dict(frames_per_trajectory=2, equilibration_steps=3, stride=2, progress=False, checkpoint_every=1)
     ref = generate_alloys(tmp_path / "ref" / "x.extxyz", n_trajectories=3, **kw)
     out = tmp_path / "run" / "x.extxyz"
     generate_alloys(out, n_trajectories=3, **kw)

@@ -118,10 +118,10 @@ def _trajectory_frames(spec: dict, calc, recipe: dict) -> list:
 
 
 def generate_alloys(out: str | os.PathLike, n_trajectories: int | None = None, progress: bool = True,
-                    **recipe_overrides: Any) -> list:
+                    checkpoint_every: int = 10, **recipe_overrides: Any) -> list:
     """Generate the alloy set into ``out`` (extxyz, plus ``card.json`` and ``README.md`` beside it).
 
-    The file is rewritten atomically after every trajectory; when ``out`` already holds complete
+    The file is rewritten atomically every ``checkpoint_every`` trajectories; when ``out`` already holds complete
     trajectories of the same recipe (an interrupted run), those are kept and generation resumes
     after them. Arguments default to :data:`ALLOY_RECIPE`.
 
@@ -147,11 +147,16 @@ def generate_alloys(out: str | os.PathLike, n_trajectories: int | None = None, p
                                    recipe["n_species"])
     calc = EMT()
     t0 = time.time()
+    new = 0
     for spec in tqdm(specs, desc=f"generate_alloys {out.name}", unit="traj", disable=not progress or quiet_progress()):
         if spec["trajectory"] in done:
             continue
         frames.extend(_trajectory_frames(spec, calc, recipe))
-        write_frames(out, frames)
+        new += 1
+        if new % checkpoint_every == 0:
+            write_frames(out, frames)
+    frames.sort(key=lambda f: int(f.info["trajectory"]))
+    write_frames(out, frames)
     validate_frames(frames, require=("energy", "forces", "stress"))
     sampling = {"method": "Langevin MD (ase.md.langevin.Langevin), one random cell per trajectory",
                 **{k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()}}
