@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from .engine import Job
+from .jobs import Job
 
 
 @dataclass

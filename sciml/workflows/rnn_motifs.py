@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sciml.motifs.study import StudyConfig, analyse_seeds, run_seed
-from sciml.workflows.engine import Job
+from sciml.workflows.jobs import Job
 
 __all__ = ["Config", "demo_config", "plan", "report"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sciml._io import atomic_write_json, atomic_write_text
 from sciml.selection.study import collect_report, run_analysis
-from sciml.workflows.engine import Job
+from sciml.workflows.jobs import Job
 
 __all__ = ["Config", "demo_config", "plan", "report"]
 
