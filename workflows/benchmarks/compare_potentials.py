@@ -19,6 +19,11 @@ so the objective is the same), MACE's defaults otherwise (``MACE_ARGS``).
     python workflows/benchmarks/compare_potentials.py --n-train 1000 --budget 600 --threads 1
     python workflows/benchmarks/compare_potentials.py --summary     # learning-curve table of all sizes
 
+Only training is timed; on a shared machine run it alone (``/work/tools/bench``-style lock) with
+``--train-only`` and score the models afterwards with ``--skip-train`` (test errors do not depend on
+the load). MACE's own end-of-training error tables on the training/validation sets are skipped
+(reporting only; see ``mace_baseline.py``).
+
 Raw results: ``results/compare_potentials_alloys_n{N}.json``; ``--summary`` writes
 ``results/compare_potentials_alloys.md``.
 """
@@ -131,6 +136,7 @@ def train_both(a, paths: dict, train: Path, out: Path) -> dict:
         if p.returncode != 0:
             raise RuntimeError(f"{k} training failed ({p.returncode}); see {out}/{k}_train.log")
     return {
+        "driver_command": bc.run_info()["command"], "date": bc.run_info()["date"],
         "budget_s": a.budget, "threads_each": a.threads, "concurrent": list(cmds),
         "commands": {k: " ".join(v) for k, v in cmds.items()},
         "loadavg_before": before, "loadavg_after": bc.loadavg(), "loadavg_samples_during_training": samples,
@@ -186,6 +192,8 @@ def main(argv=None) -> int:
     p.add_argument("--mace-python", default=bc.baseline_python("mace"))
     p.add_argument("--sciml-config", type=Path, default=SCIML_CONFIG)
     p.add_argument("--skip-train", action="store_true", help="reuse the models and training.json in --out-dir")
+    p.add_argument("--train-only", action="store_true",
+                   help="train both sides (the timed, concurrent part) and stop; score later with --skip-train")
     p.add_argument("--summary", action="store_true", help="print/write the table of all sizes and exit")
     a = p.parse_args(argv)
     if a.summary:
@@ -206,6 +214,10 @@ def main(argv=None) -> int:
     else:
         result["training"] = train_both(a, paths, train, out)
         bc.write_json(out / "training.json", result["training"], echo=False)
+        if a.train_only:
+            print(json.dumps({k: result["training"]["results"][k] for k in ("sciml", "MACE")}, indent=1, default=str))
+            print("trained; score with --skip-train:", _rel(out))
+            return 0
     result["test"] = test_both(a, paths, train, out)
     path = bc.save_result(f"compare_potentials_alloys_n{a.n_train}", result, threads=a.threads)
     print(json.dumps({k: {m: v["test"].get(m) for m, _, _ in KEYS} for k, v in result["test"].items()}, indent=1))
