@@ -138,7 +138,8 @@ def train_both(a, paths: dict, train: Path, out: Path) -> dict:
     return {
         "driver_command": bc.run_info()["command"], "date": bc.run_info()["date"],
         "budget_s": a.budget, "threads_each": a.threads, "concurrent": list(cmds),
-        "commands": {k: " ".join(v) for k, v in cmds.items()},
+        "commands": {k: " ".join(_rel(Path(c)) if os.path.isabs(c) and c.startswith(str(REPO)) else c for c in v)
+                     for k, v in cmds.items()},
         "loadavg_before": before, "loadavg_after": bc.loadavg(), "loadavg_samples_during_training": samples,
         "wall_s": wall,
         "results": {"sciml": _last_json((out / "sciml_train.log").read_text()),
