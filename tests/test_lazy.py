@@ -7,7 +7,7 @@ import pytest
 
 from sciml._lazy import lazy_exports
 
-PACKAGES = ["sciml", "sciml.gp", "sciml.motifs", "sciml.potentials", "sciml.selection"]
+PACKAGES = ["sciml", "sciml.datasets", "sciml.gp", "sciml.motifs", "sciml.potentials", "sciml.selection", "sciml.workflows"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

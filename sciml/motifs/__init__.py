@@ -3,9 +3,10 @@
 Graph half (numpy/networkx only, imported on first use):
 :func:`weights_to_graph`, :func:`motif_census`, :func:`triad_census`, :func:`randomize`,
 :func:`motif_significance`, :func:`ffl_types`, :func:`signed_ffl_significance`,
-:func:`motif_intensity`.
-Model half (torch): :func:`make_splice_dataset`, :class:`RNNClassifier`,
-:func:`saliency`, and the study :func:`compare_training`.
+:func:`motif_intensity`; :func:`resolve_engine` says which kernels (numba or numpy) run.
+Model half (torch): :func:`make_splice_dataset`, :class:`RNNClassifier` (with
+:meth:`~RNNClassifier.calibrate`, :func:`expected_calibration_error`), :func:`saliency`,
+and the study :func:`compare_training`.
 
 Example
 -------
@@ -30,6 +31,8 @@ _EXPORTS = {
     "tasks": ["make_splice_dataset", "read_sequences", "one_hot", "SequenceDataset", "classification_report",
               "DONOR_PWM", "ACCEPTOR_PWM"],
     "rnn": ["RNNClassifier", "RecurrentNet", "load_snapshots"],
+    "calibration": ["expected_calibration_error", "reliability_table", "fit_temperature"],
+    "engine": ["resolve_engine"],
     "saliency": ["saliency", "saliency_profile", "saliency_logo"],
     "study": ["compare_training", "StudyConfig", "run_seed", "analyse_seeds", "TrainingComparison", "load_config"],
 }

@@ -19,6 +19,8 @@ def register(app: typer.Typer) -> None:
         threshold: float = typer.Option(0.0, "--threshold", help=".npy only: threshold passed to weights_to_graph"),
         mode: str = typer.Option("absolute", "--mode", help=".npy only: absolute | quantile | density"),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+        engine: str = typer.Option("auto", "--engine",
+                                   help="auto | numba | numpy (census and null-model kernels; recorded in the output)"),
     ) -> None:
         """Count 3- or 4-node motifs of a directed graph (and their Z-scores with --n-random)."""
         import json
@@ -26,30 +28,33 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from .census import motif_census, motif_name
+        from .engine import resolve_engine
         from .graphs import read_graph
         from .significance import motif_significance
 
         try:
+            used = resolve_engine(engine)
             G = read_graph(graph, threshold=threshold, mode=mode)
             if n_random > 0:
-                df = motif_significance(G, size=size, null=null, n_random=n_random, seed=seed)
+                df = motif_significance(G, size=size, null=null, n_random=n_random, seed=seed, engine=used)
             else:
-                counts = motif_census(G, size=size)
+                counts = motif_census(G, size=size, engine=used)
                 df = pd.DataFrame({"count": list(counts.values()), "name": [motif_name(k) for k in counts]},
                                   index=pd.Index(list(counts), name="motif"))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ImportError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
         if as_json:
             payload = {
                 "graph": str(graph), "n_nodes": G.number_of_nodes(), "n_edges": G.number_of_edges(), "size": size,
-                "null": null if n_random else None, "n_random": n_random,
+                "null": null if n_random else None, "n_random": n_random, "seed": seed if n_random else None,
+                "engine": used,
                 "motifs": {str(k): {c: (None if isinstance(v, float) and v != v else v) for c, v in row.items()}
                            for k, row in df.to_dict(orient="index").items()},
             }
             typer.echo(json.dumps(payload, indent=2, default=float))
         else:
-            typer.echo(f"{graph}: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges")
+            typer.echo(f"{graph}: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges (engine: {used})")
             with pd.option_context("display.max_rows", 300, "display.width", 160):
                 typer.echo(df.to_string(float_format=lambda v: f"{v:.4g}"))
 

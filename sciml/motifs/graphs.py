@@ -80,51 +80,75 @@ def weights_to_graph(
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if nan not in ("raise", "drop"):
         raise ValueError(f"nan must be 'raise' or 'drop', got {nan!r}")
-    finite = np.isfinite(A)
-    if not finite.all():
-        if nan == "raise":
-            j, i = np.argwhere(~finite)[0]
-            raise ValueError(
-                f"W contains {int((~finite).sum())} NaN/inf weight(s), first at W[{j}, {i}] = {A[j, i]}; "
-                "pass nan='drop' to treat them as missing connections"
-            )
-        A = np.where(finite, A, 0.0)
-    n = A.shape[0]
-    mag = np.abs(A)
-    off = ~np.eye(n, dtype=bool) & finite
-    offvals = mag[off]
+    A, finite = _finite_weights(A, nan)
     thr = float(threshold)
     if not np.isfinite(thr):
         raise ValueError(f"threshold must be finite, got {threshold!r}")
-    if mode == "absolute":
-        if thr < 0:
-            raise ValueError(f"threshold must be >= 0 in mode='absolute', got {threshold!r}")
-        keep = off & (mag > thr)
-        cut = thr
-    elif mode == "quantile":
-        if not 0 <= thr < 1:
-            raise ValueError(f"threshold must be in [0, 1) in mode='quantile', got {threshold!r}")
-        cut = float(np.quantile(offvals, thr)) if len(offvals) else 0.0
-        keep = off & (mag > cut)
-    else:
-        if not 0 < thr <= 1:
-            raise ValueError(f"threshold must be a density in (0, 1] in mode='density', got {threshold!r}")
-        k = int(round(thr * n * (n - 1)))
-        flat_idx = np.flatnonzero(off.ravel())
-        vals = mag.ravel()[flat_idx]
-        nz = vals > 0
-        flat_idx, vals = flat_idx[nz], vals[nz]
-        order = np.argsort(-vals, kind="stable")[:k]
-        keep = np.zeros(n * n, dtype=bool)
-        keep[flat_idx[order]] = True
-        keep = keep.reshape(n, n)
-        cut = float(vals[order[-1]]) if len(order) else float("inf")
-    jj, ii = np.nonzero(keep)  # keep[j, i] -> edge i -> j
-    if len(ii) == 0:
+    off = ~np.eye(A.shape[0], dtype=bool) & finite
+    keep, cut = _SELECT[mode](np.abs(A), off, thr)
+    if not keep.any():
+        offvals = np.abs(A)[off]
         raise ValueError(
             f"threshold={threshold!r} (mode={mode!r}) removes every edge of W "
             f"(largest off-diagonal |w| = {offvals.max() if len(offvals) else 0.0:.4g})"
         )
+    return _build_graph(A, keep, cut, mode, signed)
+
+
+def _finite_weights(A: np.ndarray, nan: str) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1: reject NaN/inf weights (``nan="raise"``) or zero them (``"drop"``); returns (A, finite mask)."""
+    finite = np.isfinite(A)
+    if finite.all():
+        return A, finite
+    if nan == "raise":
+        j, i = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"W contains {int((~finite).sum())} NaN/inf weight(s), first at W[{j}, {i}] = {A[j, i]}; "
+            "pass nan='drop' to treat them as missing connections"
+        )
+    return np.where(finite, A, 0.0), finite
+
+
+def _keep_absolute(mag: np.ndarray, off: np.ndarray, thr: float) -> tuple[np.ndarray, float]:
+    """Step 2, ``mode="absolute"``: off-diagonal ``|w| > thr``; the cut is ``thr``."""
+    if thr < 0:
+        raise ValueError(f"threshold must be >= 0 in mode='absolute', got {thr!r}")
+    return off & (mag > thr), thr
+
+
+def _keep_quantile(mag: np.ndarray, off: np.ndarray, thr: float) -> tuple[np.ndarray, float]:
+    """Step 2, ``mode="quantile"``: ``|w|`` above the ``thr`` quantile of the off-diagonal ``|w|``."""
+    if not 0 <= thr < 1:
+        raise ValueError(f"threshold must be in [0, 1) in mode='quantile', got {thr!r}")
+    offvals = mag[off]
+    cut = float(np.quantile(offvals, thr)) if len(offvals) else 0.0
+    return off & (mag > cut), cut
+
+
+def _keep_density(mag: np.ndarray, off: np.ndarray, thr: float) -> tuple[np.ndarray, float]:
+    """Step 2, ``mode="density"``: the ``round(thr * n (n - 1))`` strongest non-zero weights (ties by
+    position); the cut is the weakest kept ``|w|``."""
+    if not 0 < thr <= 1:
+        raise ValueError(f"threshold must be a density in (0, 1] in mode='density', got {thr!r}")
+    n = mag.shape[0]
+    k = int(round(thr * n * (n - 1)))
+    flat_idx = np.flatnonzero(off.ravel())
+    vals = mag.ravel()[flat_idx]
+    nz = vals > 0
+    flat_idx, vals = flat_idx[nz], vals[nz]
+    order = np.argsort(-vals, kind="stable")[:k]
+    keep = np.zeros(n * n, dtype=bool)
+    keep[flat_idx[order]] = True
+    return keep.reshape(n, n), float(vals[order[-1]]) if len(order) else float("inf")
+
+
+_SELECT = {"absolute": _keep_absolute, "quantile": _keep_quantile, "density": _keep_density}
+
+
+def _build_graph(A: np.ndarray, keep: np.ndarray, cut: float, mode: str, signed: bool) -> nx.DiGraph:
+    """Step 3: the DiGraph (edge ``i -> j`` for ``keep[j, i]``), its attributes and the self-loop record."""
+    n = A.shape[0]
+    jj, ii = np.nonzero(keep)
     G = nx.DiGraph()
     diag = np.diag(A)
     G.add_nodes_from((u, {"self_weight": float(diag[u])}) for u in range(n))

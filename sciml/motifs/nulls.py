@@ -14,11 +14,12 @@ Three nulls:
   uniformly at random (no self-loops).
 
 Switching runs for ``n_switches_per_edge * m`` attempted switches per random graph
-(default 10 per edge; Milo et al. 2003 discuss how many are needed). With numba
-installed, each chain runs compiled on a bitset adjacency (about 20 ns per attempted
-switch); without it, many chains are advanced together with numpy (one proposal per
-graph per step, or several node-disjoint proposals per step for a single graph), so the
-Python loop is over steps, not graphs or edges; both give exactly the same guarantees. Graphs
+(default 10 per edge; Milo et al. 2003 discuss how many are needed). Two engines (see
+:mod:`sciml.motifs.engine`): ``"numba"`` runs each chain compiled on a bitset adjacency
+(about 20 ns per attempted switch); ``"numpy"`` advances many chains together (one
+proposal per graph per step, or several node-disjoint proposals per step for a single
+graph), so the Python loop is over steps, not graphs or edges. Both give exactly the same
+guarantees but different random streams, so the engine is recorded with every result. Graphs
 that cannot be randomised (complete graphs, stars, ...) never loop forever: the number
 of attempted and achieved switches is reported, and a ``RuntimeWarning`` is issued when
 fewer than one switch per edge succeeded.
@@ -33,6 +34,7 @@ import networkx as nx
 import numpy as np
 
 from .census import graph_to_arrays
+from .engine import njit, resolve_engine
 
 __all__ = ["randomize", "NULL_MODELS"]
 
@@ -158,25 +160,12 @@ def _switch_chains(
 # ----------------------------------------------------------------------------------------------
 # compiled kernel (numba, optional): one chain at a time, adjacency as a bitset
 # ----------------------------------------------------------------------------------------------
-try:  # pragma: no cover - exercised when numba is installed
-    import numba as _numba
-
-    _USE_NUMBA = True
-except ImportError:  # pragma: no cover
-    _numba = None
-    _USE_NUMBA = False
-
-
-def _njit(fn):
-    return _numba.njit(cache=True, nogil=True)(fn) if _USE_NUMBA else fn
-
-
-@_njit
+@njit
 def _getb(bits, rb, x, y):
     return (bits[x * rb + (y >> 3)] >> (y & 7)) & 1
 
 
-@_njit
+@njit
 def _setb(bits, rb, x, y, v):
     i = x * rb + (y >> 3)
     if v:
@@ -185,7 +174,7 @@ def _setb(bits, rb, x, y, v):
         bits[i] &= np.uint8(~(1 << (y & 7)) & 0xFF)
 
 
-@_njit
+@njit
 def _chain(S, D, bits, rb, n_attempts, mutual_pairs, forbid_reverse):
     m = S.shape[0]
     done = 0
@@ -222,7 +211,7 @@ def _chain(S, D, bits, rb, n_attempts, mutual_pairs, forbid_reverse):
     return done
 
 
-@_njit
+@njit
 def _randomize_one(src, dst, n, S1, D1, S2, D2, t1, t2, mode, seed):
     """One switching chain (compiled): mode 0 = degree null, 1 = mutual null."""
     np.random.seed(seed)
@@ -254,13 +243,16 @@ def null_arrays(
     seed: int | None = None,
     n_switches_per_edge: float = 10.0,
     progress: bool = False,
+    engine: str = "auto",
 ) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
     """Yield ``(src, dst, attempted, achieved)`` for ``n_random`` random versions of a simple digraph.
 
-    Chains run in chunks (as many graphs at once as fit in ~32 MB of adjacency), all
-    started from the input graph. Deterministic for a given ``seed``.
+    Every chain starts from the input graph. ``engine`` as in :mod:`sciml.motifs.engine`
+    (numpy: chains run in chunks, as many graphs at once as fit in ~64 MB of adjacency).
+    Deterministic for a given ``seed`` and engine.
     """
     _check_null(null)
+    engine = resolve_engine(engine)
     rng = np.random.default_rng(seed)
     m = len(src)
     if null == "er":
@@ -273,7 +265,7 @@ def null_arrays(
     skey = np.sort(key)
     pos = np.minimum(np.searchsorted(skey, rkey), m - 1)
     mutual = skey[pos] == rkey
-    if _USE_NUMBA:
+    if engine == "numba":
         yield from _null_arrays_numba(src, dst, n, mutual, null, n_random, rng, n_switches_per_edge, progress)
         return
     per_graph = n * n if n <= 2048 else n * ((n + 7) // 8)
@@ -356,6 +348,7 @@ def randomize(
     null: str = "mutual",
     seed: int | None = None,
     n_switches_per_edge: float = 10.0,
+    engine: str = "auto",
 ) -> nx.DiGraph:
     """A random version of ``G`` under a null model (``G`` itself is not modified).
 
@@ -371,12 +364,15 @@ def randomize(
         Seed of the random generator.
     n_switches_per_edge:
         Attempted switches per edge for the switching nulls.
+    engine:
+        ``"auto"``, ``"numba"`` or ``"numpy"`` (:mod:`sciml.motifs.engine`); the engines draw
+        different random graphs for the same seed.
 
     Returns
     -------
     networkx.DiGraph
-        On the same nodes; ``graph["null"]``, ``graph["switches_attempted"]`` and
-        ``graph["switches_achieved"]`` record what happened.
+        On the same nodes; ``graph["null"]``, ``graph["engine"]``, ``graph["switches_attempted"]``
+        and ``graph["switches_achieved"]`` record what happened.
 
     Example
     -------
@@ -387,12 +383,13 @@ def randomize(
     True
     """
     _check_null(null)
+    engine = resolve_engine(engine)
     src, dst, n, nodes = graph_to_arrays(G, min_nodes=2)
-    s, d, att, ach = next(null_arrays(src, dst, n, null, 1, seed, n_switches_per_edge))
+    s, d, att, ach = next(null_arrays(src, dst, n, null, 1, seed, n_switches_per_edge, engine=engine))
     if null != "er":
         _warn_switches(ach, len(src), null)
     H = nx.DiGraph()
     H.add_nodes_from(nodes)
     H.add_edges_from(zip([nodes[i] for i in s], [nodes[j] for j in d]))
-    H.graph.update(null=null, switches_attempted=att, switches_achieved=ach)
+    H.graph.update(null=null, engine=engine, switches_attempted=att, switches_achieved=ach)
     return H

@@ -9,8 +9,10 @@ import pandas as pd
 
 from sciml._io import atomic_savefig
 
+from .calibration import ece_of_table
+
 __all__ = ["plot_significance", "plot_z_profiles", "plot_z_distributions", "plot_saliency_profiles",
-           "plot_saliency_logo", "plot_training_history"]
+           "plot_saliency_logo", "plot_training_history", "plot_reliability"]
 
 
 def _plt():
@@ -149,6 +151,39 @@ def plot_saliency_logo(logo: pd.DataFrame, path: str | Path, boundary: int | Non
     ax.set_ylabel("gradient x input")
     ax.legend(ncol=4, fontsize=8)
     ax.set_title(title)
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_reliability(before: pd.DataFrame, after: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Reliability diagram: accuracy against confidence per bin (tables of
+    :func:`sciml.motifs.calibration.reliability_table`), before and after calibration, with the
+    diagonal of perfect calibration, the ECE in each legend and the share of windows per bin below."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for k, (tab, label, color) in enumerate(((before, "before calibration", "tab:gray"),
+                                              (after, "after calibration", "tab:blue"))):
+        ax, hx = axes[0, k], axes[1, k]
+        width = tab["upper"] - tab["lower"]
+        mid = (tab["upper"] + tab["lower"]) / 2
+        used = tab["count"] > 0
+        ece = ece_of_table(tab)
+        ax.bar(mid[used], tab.loc[used, "accuracy"], width=width[used] * 0.95, color=color, alpha=0.8,
+               label=f"accuracy ({label}); ECE = {ece:.3f}")
+        ax.plot(tab.loc[used, "confidence"], tab.loc[used, "accuracy"], "o", color="k", ms=3,
+                label="(mean confidence, accuracy) of a bin")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=7, loc="upper left")
+        hx.bar(mid, tab["count"] / tab["count"].sum(), width=width * 0.95, color=color)
+        hx.set_xlabel("confidence (largest class probability)")
+        hx.set_ylabel("share")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     atomic_savefig(fig, path)
     plt.close(fig)
     return Path(path)

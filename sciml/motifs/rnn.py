@@ -22,6 +22,7 @@ Both random schemes (``init="orthogonal"``, the default, and ``"uniform"``) brea
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from sciml._io import atomic_torch_save, atomic_write
+
+from .calibration import expected_calibration_error, fit_temperature, softmax
 
 __all__ = ["RNNClassifier", "RecurrentNet", "load_snapshots"]
 
@@ -114,7 +117,8 @@ class RNNClassifier:
     Attributes
     ----------
     module_, history_ (DataFrame: epoch, train_loss, valid_loss, valid_accuracy), best_epoch_,
-    snapshots_ (list of ``(epoch, W)``), snapshot_paths_, classes_, n_features_in_.
+    snapshots_ (list of ``(epoch, W)``), snapshot_paths_, classes_, n_features_in_, n_classes_;
+    after :meth:`calibrate`: temperature_, class_bias_, calibration_ (ECE and NLL before/after).
 
     Example
     -------
@@ -184,6 +188,11 @@ class RNNClassifier:
 
     @staticmethod
     def _check_xy(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(X, y)`` as arrays; ``X`` may be a data set with ``.X`` and ``.labels`` (then ``y`` is None)."""
+        if hasattr(X, "X") and hasattr(X, "labels"):  # SequenceDataset (or alike)
+            if y is not None:
+                raise TypeError("pass either a data set (with .X and .labels) or X and y, not both")
+            X, y = X.X, X.labels
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 3:
             raise ValueError(f"X must have shape (n_sequences, length, n_features), got {X.shape}")
@@ -224,13 +233,11 @@ class RNNClassifier:
                 np.save(fh, W)
             self.snapshot_paths_.append(str(path))
 
-    def fit(self, X: Any, y: Any, X_valid: Any = None, y_valid: Any = None) -> "RNNClassifier":
-        """Train on one-hot sequences ``X`` (n, length, 4) with labels ``y``; returns ``self``."""
-        self._validate()
-        torch = _torch()
-        from sciml._runtime import quiet_progress, resolve_device
-
+    def _split_data(self, X: Any, y: Any, X_valid: Any, y_valid: Any):
+        """Validated training and validation arrays (a held-out share of X when no validation set)."""
         X, y = self._check_xy(X, y)
+        if y is None:
+            raise ValueError("fit needs labels: pass X and y, or a data set with .X and .labels")
         if X_valid is None and self.valid_fraction > 0 and self.patience is not None:
             perm = np.random.default_rng(self.seed).permutation(len(X))
             nv = max(1, int(round(self.valid_fraction * len(X))))
@@ -238,13 +245,13 @@ class RNNClassifier:
             X, y = X[perm[nv:]], y[perm[nv:]]
         elif X_valid is not None:
             X_valid, y_valid = self._check_xy(X_valid, y_valid)
-        self.classes_ = np.unique(y)
-        n_classes = int(max(y.max(), (y_valid.max() if y_valid is not None else 0))) + 1
-        self.n_features_in_ = X.shape[2]
-        dev = resolve_device(self.device)
-        dt = torch.float64 if self.dtype == "float64" else torch.float32
+        return X, y, X_valid, y_valid
+
+    def _build_net(self, n_inputs: int, n_classes: int, dev, dt):
+        """The torch module, initialised as ``init`` says (seeded)."""
+        torch = _torch()
         torch.manual_seed(self.seed)
-        net = RecurrentNet(X.shape[2], self.hidden_size, n_classes, self.cell, self.readout).to(device=dev, dtype=dt)
+        net = RecurrentNet(n_inputs, self.hidden_size, n_classes, self.cell, self.readout).to(device=dev, dtype=dt)
         if self.init == "identical":
             self._make_identical(net)
         elif self.init == "orthogonal":
@@ -253,14 +260,49 @@ class RNNClassifier:
                 H = Whh.shape[1]
                 for k in range(Whh.shape[0] // H):
                     torch.nn.init.orthogonal_(Whh[k * H:(k + 1) * H])
-        self.module_ = net
+        return net
+
+    def fit(self, X: Any, y: Any = None, X_valid: Any = None, y_valid: Any = None) -> "RNNClassifier":
+        """Train on one-hot sequences ``X`` (n, length, 4) with labels ``y``; returns ``self``.
+
+        ``X`` (and ``X_valid``) may also be a :class:`~sciml.motifs.SequenceDataset` (its ``.X``
+        and ``.labels``). Fitting resets any calibration (see :meth:`calibrate`).
+        """
+        self._validate()
+        torch = _torch()
+        from sciml._runtime import resolve_device
+
+        X, y, X_valid, y_valid = self._split_data(X, y, X_valid, y_valid)
+        self.classes_ = np.unique(y)
+        n_classes = int(max(y.max(), (y_valid.max() if y_valid is not None else 0))) + 1
+        self.n_features_in_ = X.shape[2]
+        self.n_classes_ = n_classes
+        dev = resolve_device(self.device)
+        dt = torch.float64 if self.dtype == "float64" else torch.float32
+        self.module_ = self._build_net(X.shape[2], n_classes, dev, dt)
         self.snapshots_, self.snapshot_paths_ = [], []
+        self._reset_calibration()
         self._snapshot(0, "init")
-        Xt = torch.as_tensor(X, dtype=dt, device=dev)
-        yt = torch.as_tensor(y, device=dev)
+        valid = None
         if X_valid is not None:
-            Xv = torch.as_tensor(X_valid, dtype=dt, device=dev)
-            yv = torch.as_tensor(y_valid, device=dev)
+            valid = (torch.as_tensor(X_valid, dtype=dt, device=dev), torch.as_tensor(y_valid, device=dev))
+        best, rows = self._train(torch.as_tensor(X, dtype=dt, device=dev), torch.as_tensor(y, device=dev), valid)
+        if self.epochs > 0:
+            self.module_.load_state_dict(best[2])
+        self.best_epoch_ = int(best[1])
+        import pandas as pd
+
+        self.history_ = pd.DataFrame(rows)
+        self._snapshot(self.best_epoch_, "final")
+        self.module_.eval()
+        return self
+
+    def _train(self, Xt, yt, valid) -> tuple[tuple, list[dict]]:
+        """BPTT epochs with Adam, clipping and early stopping; returns (best (loss, epoch, state), history rows)."""
+        torch = _torch()
+        from sciml._runtime import quiet_progress
+
+        net = self.module_
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         lossf = torch.nn.CrossEntropyLoss()
         gen = torch.Generator().manual_seed(self.seed)
@@ -274,7 +316,7 @@ class RNNClassifier:
             epochs = tqdm(epochs, desc="BPTT epochs", unit="epoch")
         for epoch in epochs:
             net.train()
-            perm = torch.randperm(len(Xt), generator=gen).to(dev)
+            perm = torch.randperm(len(Xt), generator=gen).to(Xt.device)
             tot = 0.0
             for k in range(0, len(Xt), self.batch_size):
                 idx = perm[k:k + self.batch_size]
@@ -286,15 +328,14 @@ class RNNClassifier:
                 opt.step()
                 tot += float(loss.detach()) * len(idx)
             row = {"epoch": epoch, "train_loss": tot / len(Xt)}
-            if X_valid is not None:
+            if valid is not None:
                 net.eval()
                 with torch.no_grad():
-                    out = net(Xv)
-                    vl = float(lossf(out, yv))
-                    row.update(valid_loss=vl, valid_accuracy=float((out.argmax(1) == yv).float().mean()))
+                    out = net(valid[0])
+                    vl = float(lossf(out, valid[1]))
+                    row.update(valid_loss=vl, valid_accuracy=float((out.argmax(1) == valid[1]).float().mean()))
                 if vl < best[0] - 1e-6:
-                    best = (vl, epoch, copy.deepcopy(net.state_dict()))
-                    bad = 0
+                    best, bad = (vl, epoch, copy.deepcopy(net.state_dict())), 0
                 else:
                     bad += 1
             else:
@@ -304,46 +345,139 @@ class RNNClassifier:
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {row['train_loss']}); lower lr")
             if self.snapshot_every and epoch % self.snapshot_every == 0 and epoch < self.epochs:
                 self._snapshot(epoch)
-            if self.patience is not None and X_valid is not None and bad >= self.patience:
+            if self.patience is not None and valid is not None and bad >= self.patience:
                 break
-        if self.epochs > 0:
-            net.load_state_dict(best[2])
-        self.best_epoch_ = int(best[1])
-        import pandas as pd
-
-        self.history_ = pd.DataFrame(rows)
-        self._snapshot(self.best_epoch_, "final")
-        net.eval()
-        return self
+        return best, rows
 
     # -------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
             raise RuntimeError("this RNNClassifier is not fitted yet; call fit(X, y) first")
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Class scores (logits), shape (n, n_classes)."""
-        self._check_fitted()
+    def _reset_calibration(self) -> None:
+        self.temperature_ = 1.0
+        self.class_bias_ = np.zeros(self.n_classes_)
+        self.calibration_ = None
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated network outputs, shape (n, n_classes)."""
         torch = _torch()
-        X, _ = self._check_xy(X)
         p = next(self.module_.parameters())
         out = []
         with torch.no_grad():
             for k in range(0, len(X), 1024):
                 out.append(self.module_(torch.as_tensor(X[k:k + 1024], dtype=p.dtype, device=p.device)).cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate(out).astype(np.float64)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Class scores, shape (n, n_classes): the network's logits, divided by ``temperature_`` and
+        shifted by ``class_bias_`` once :meth:`calibrate` has run (log-probabilities up to a constant)."""
+        self._check_fitted()
+        X, _ = self._check_xy(X)
+        return self._logits(X) / self.temperature_ + self.class_bias_
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        s = self.decision_function(X)
-        s = np.exp(s - s.max(axis=1, keepdims=True))
-        return s / s.sum(axis=1, keepdims=True)
+        """Class probabilities (calibrated after :meth:`calibrate`), shape (n, n_classes)."""
+        return softmax(self.decision_function(X))
 
     def predict(self, X: Any) -> np.ndarray:
+        """Predicted class indices (the arg-max of :meth:`predict_proba`)."""
         return self.decision_function(X).argmax(axis=1)
 
-    def score(self, X: Any, y: Any) -> float:
-        """Accuracy."""
-        return float((self.predict(X) == np.asarray(y)).mean())
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy on ``X, y`` (or a data set)."""
+        X, y = self._check_xy(X, y)
+        return float((self.predict(X) == y).mean())
+
+    def calibrate(self, X: Any, y: Any = None, biases: bool = False, n_bins: int = 15,
+                  max_iter: int = 200) -> "RNNClassifier":
+        """Fit a temperature (and, with ``biases=True``, per-class biases) on held-out windows.
+
+        Minimises the negative log-likelihood of ``softmax(logits / T + b)`` on ``X, y`` (or a
+        data set with ``.X`` and ``.labels``; never the training windows) with gradients (torch
+        L-BFGS, ``T`` parametrised by ``log T``); see :mod:`sciml.motifs.calibration`. Afterwards
+        :meth:`predict_proba` returns calibrated probabilities; a temperature alone leaves every
+        prediction (hence the accuracy) unchanged. Calibrating again starts from the raw logits.
+
+        Sets ``temperature_``, ``class_bias_`` and ``calibration_`` (a dict: ``temperature``,
+        ``biases``, ``ece_before``, ``ece_after`` (expected calibration error on these windows,
+        ``n_bins`` equal-width bins), ``nll_before``, ``nll_after``, ``n``, ``converged``,
+        ``n_iter``). Saved and loaded with the model (:meth:`save`, :meth:`load`). Returns ``self``.
+
+        Example
+        -------
+        >>> clf = RNNClassifier(hidden_size=8, epochs=2).fit(train)  # doctest: +SKIP
+        >>> clf.calibrate(valid).calibration_["ece_after"]  # doctest: +SKIP
+        """
+        self._check_fitted()
+        X, y = self._check_xy(X, y)
+        if y is None:
+            raise ValueError("calibrate needs labels: pass X and y, or a data set with .X and .labels")
+        if y.min() < 0 or y.max() >= self.n_classes_:
+            raise ValueError(f"labels must be in 0..{self.n_classes_ - 1}, got values {y.min()}..{y.max()}")
+        logits = self._logits(X)
+        fit = fit_temperature(logits, y, biases=biases, max_iter=max_iter)
+        self.temperature_ = fit.temperature
+        self.class_bias_ = fit.bias
+        self.calibration_ = {
+            "temperature": fit.temperature, "biases": fit.bias.tolist() if biases else None, "n": int(len(y)),
+            "n_bins": int(n_bins), "ece_before": expected_calibration_error(y, softmax(logits), n_bins),
+            "ece_after": expected_calibration_error(y, fit.predict_proba(logits), n_bins),
+            "nll_before": fit.nll_before, "nll_after": fit.nll_after, "converged": fit.converged,
+            "n_iter": fit.n_iter,
+        }
+        return self
+
+    # -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model (settings, weights, classes, history, calibration) to one file."""
+        self._check_fitted()
+        params = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.get_params().items()}
+        state = {
+            "format": "sciml.motifs.RNNClassifier/1", "params": params,
+            "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "n_features_in": int(self.n_features_in_), "n_classes": int(self.n_classes_),
+            "classes": self.classes_.tolist(), "best_epoch": int(self.best_epoch_),
+            "history": self.history_.to_dict(orient="list"), "temperature": float(self.temperature_),
+            "class_bias": np.asarray(self.class_bias_, dtype=float).tolist(), "calibration": self.calibration_,
+            "initial_weights": self.initial_weights_.tolist(),
+        }
+        atomic_torch_save(state, Path(path))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = "cpu") -> "RNNClassifier":
+        """Read a model written by :meth:`save` (predictions, calibration and history included)."""
+        torch = _torch()
+        import pandas as pd
+
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"model file {str(path)!r} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != "sciml.motifs.RNNClassifier/1":
+            raise ValueError(f"{str(path)!r} is not a model written by RNNClassifier.save")
+        clf = cls(**{**state["params"], "device": device, "snapshot_dir": None})
+        from sciml._runtime import resolve_device
+
+        dt = torch.float64 if clf.dtype == "float64" else torch.float32
+        net = RecurrentNet(state["n_features_in"], clf.hidden_size, state["n_classes"], clf.cell, clf.readout)
+        net.load_state_dict(state["state_dict"])
+        clf.module_ = net.to(device=resolve_device(device), dtype=dt).eval()
+        clf.n_features_in_, clf.n_classes_ = state["n_features_in"], state["n_classes"]
+        clf.classes_ = np.asarray(state["classes"])
+        clf.best_epoch_ = state["best_epoch"]
+        clf.history_ = pd.DataFrame(state["history"])
+        clf.temperature_ = state["temperature"]
+        clf.class_bias_ = np.asarray(state["class_bias"], dtype=float)
+        clf.calibration_ = state["calibration"]
+        clf.snapshots_ = [(0, np.asarray(state["initial_weights"])), (clf.best_epoch_, net.recurrent_matrix())]
+        clf.snapshot_paths_ = []
+        return clf
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor settings (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     @property
     def recurrent_weights_(self) -> np.ndarray:

@@ -32,7 +32,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .census import TRIAD_CODES, TRIAD_CODES_ALL, _segment_pairs, _Skeleton, _triad_table, _triangles, graph_to_arrays
+from .census import graph_to_arrays
+from .census_numpy import _segment_pairs, _Skeleton, _triangles
+from .motif_classes import TRIAD_CODES, TRIAD_CODES_ALL, _triad_table
 from .significance import significance_table
 
 __all__ = ["FFL_TYPES", "ffl_types", "signed_ffl_significance", "motif_intensity"]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .census import census_vector, graph_to_arrays, motif_keys, motif_name
+from .engine import resolve_engine
 from .nulls import _check_null, _warn_switches, null_arrays
 
 __all__ = ["null_census", "motif_significance", "significance_table", "significance_profile"]
@@ -20,12 +21,14 @@ def null_census(
     seed: int | None = 0,
     n_switches_per_edge: float = 10.0,
     progress: bool | None = None,
+    engine: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Motif counts of ``G`` and of ``n_random`` null graphs.
 
     Returns ``(observed, random)`` with shapes ``(n_classes,)`` and ``(n_random, n_classes)``
     in the order of :func:`sciml.motifs.motif_keys`. The random graphs are never built
-    as networkx objects (edge arrays go straight to the census).
+    as networkx objects (edge arrays go straight to the census). ``engine`` runs both the
+    null model and the census (:mod:`sciml.motifs.engine`).
 
     Example
     -------
@@ -38,16 +41,17 @@ def null_census(
     _check_null(null)
     if not isinstance(n_random, (int, np.integer)) or n_random < 1:
         raise ValueError(f"n_random must be a positive integer, got {n_random!r}")
+    engine = resolve_engine(engine)
     src, dst, n, _ = graph_to_arrays(G, min_nodes=size)
-    observed = census_vector(src, dst, n, size)
+    observed = census_vector(src, dst, n, size, engine)
     if progress is None:
         from sciml._runtime import quiet_progress
 
         progress = not quiet_progress() and n_random >= 50
     rows = []
     min_ach = None
-    for s, d, _att, ach in null_arrays(src, dst, n, null, int(n_random), seed, n_switches_per_edge, progress):
-        rows.append(census_vector(s, d, n, size))
+    for s, d, _att, ach in null_arrays(src, dst, n, null, int(n_random), seed, n_switches_per_edge, progress, engine):
+        rows.append(census_vector(s, d, n, size, engine))
         min_ach = ach if min_ach is None else min(min_ach, ach)
     if null != "er" and min_ach is not None:
         _warn_switches(min_ach, len(src), null)
@@ -102,6 +106,7 @@ def motif_significance(
     seed: int | None = 0,
     n_switches_per_edge: float = 10.0,
     progress: bool | None = None,
+    engine: str = "auto",
 ) -> pd.DataFrame:
     """Over- and under-represented motifs of ``G`` compared with randomised graphs.
 
@@ -121,6 +126,11 @@ def motif_significance(
         Attempted edge switches per edge for each random graph.
     progress:
         Show a progress bar (default: when ``n_random >= 50`` unless ``SCIML_QUIET=1``).
+    engine:
+        ``"auto"`` (numba when installed, else numpy), ``"numba"`` or ``"numpy"``
+        (:mod:`sciml.motifs.engine`). The engines draw different random graphs for the same
+        seed; the one used is recorded in ``df.attrs["engine"]``. A named engine that cannot
+        run raises ``ImportError`` (no silent fallback).
 
     Returns
     -------
@@ -130,7 +140,8 @@ def motif_significance(
         ``p_value`` = (1 + #random >= count) / (n_random + 1) (over-representation),
         ``p_under`` (the same for under-representation), ``concentration`` (count over all
         connected subgraphs of that size in ``G``), ``sp`` (significance profile
-        Z_i / sqrt(sum_j Z_j^2)) and ``name``. ``df.attrs`` records the settings.
+        Z_i / sqrt(sum_j Z_j^2)) and ``name``. ``df.attrs`` records the settings (``size``,
+        ``null``, ``n_random``, ``seed``, ``n_switches_per_edge``, ``engine``).
 
     Example
     -------
@@ -140,7 +151,9 @@ def motif_significance(
     >>> list(df.columns[:4])
     ['count', 'random_mean', 'random_std', 'z']
     """
-    observed, random = null_census(G, size, null, n_random, seed, n_switches_per_edge, progress)
+    engine = resolve_engine(engine)
+    observed, random = null_census(G, size, null, n_random, seed, n_switches_per_edge, progress, engine)
     df = significance_table(observed, random, motif_keys(size))
-    df.attrs.update(size=size, null=null, n_random=int(n_random), seed=seed, n_switches_per_edge=n_switches_per_edge)
+    df.attrs.update(size=size, null=null, n_random=int(n_random), seed=seed, n_switches_per_edge=n_switches_per_edge,
+                    engine=engine)
     return df

@@ -5,11 +5,13 @@ recurrent matrix at initialisation and after training into graphs **at the same 
 density** (``weights_to_graph(W, threshold=density, mode="density")``), and compute motif
 significance (Z-scores, SP) against a null model. Across seeds, each motif's Z-score
 after training is compared with its Z-score before training with a paired t-test and a
-Wilcoxon signed-rank test (Benjamini-Hochberg adjusted over motifs).
+Wilcoxon signed-rank test (Benjamini-Hochberg adjusted over motifs). Each trained network
+is also calibrated (a temperature fitted on its validation windows) and its expected
+calibration error on the test windows is reported before and after.
 
 :func:`run_seed` is the per-seed job (top-level, JSON-able result; the ``rnn_motifs``
-workflow runs it as one job per seed), :func:`analyse_seeds` combines results and
-:func:`compare_training` does both.
+workflow runs it as one job per seed), :func:`analyse_seeds` combines results into a
+:class:`~sciml.motifs.comparison.TrainingComparison` and :func:`compare_training` does both.
 """
 from __future__ import annotations
 
@@ -19,9 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from sciml._io import atomic_write_json, atomic_write_text
+from sciml._io import atomic_write, atomic_write_json
+from sciml._runtime import quiet_progress
+
+from .calibration import expected_calibration_error, reliability_table
+from .comparison import TrainingComparison
+from .engine import ENGINES
+from .graphs import weights_to_graph
+from .plots import plot_saliency_logo, plot_training_history
+from .rnn import RNNClassifier
+from .saliency import saliency_logo, saliency_profile
+from .significance import motif_significance
+from .signed import ffl_types
+from .tasks import SequenceDataset, classification_report, make_splice_dataset
 
 __all__ = ["StudyConfig", "run_seed", "analyse_seeds", "compare_training", "TrainingComparison", "load_config"]
 
@@ -51,6 +64,8 @@ class StudyConfig:
     null: str = "mutual"  # null model: mutual | degree | er
     n_random: int = 200  # random graphs per network
     n_switches_per_edge: float = 10.0  # attempted edge switches per edge in each random graph
+    engine: str = "auto"  # census/null-model kernels: auto | numba | numpy (recorded per seed)
+    calibration: str = "temperature"  # on the validation windows: none | temperature | biases (+ per-class)
     device: str = "cpu"  # torch device (cpu, cuda, auto)
 
     def __post_init__(self) -> None:
@@ -62,6 +77,10 @@ class StudyConfig:
             raise ValueError(f"size must be 3 or 4, got {self.size!r}")
         if self.null not in ("mutual", "degree", "er"):
             raise ValueError(f"null must be 'mutual', 'degree' or 'er', got {self.null!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.calibration not in ("none", "temperature", "biases"):
+            raise ValueError(f"calibration must be 'none', 'temperature' or 'biases', got {self.calibration!r}")
 
     def job_kwargs(self) -> dict:
         """Keyword arguments of :func:`run_seed` (everything except ``seeds``)."""
@@ -89,34 +108,69 @@ def load_config(path: str | Path) -> StudyConfig:
     return StudyConfig(**data)
 
 
-def _graph_stats(W: np.ndarray, density: float, size: int, null: str, n_random: int, seed: int, q: float) -> dict:
-    from .graphs import weights_to_graph
-    from .significance import motif_significance
-    from .signed import ffl_types
-
-    G = weights_to_graph(W, threshold=density, mode="density")
-    df = motif_significance(G, size=size, null=null, n_random=n_random, seed=seed, n_switches_per_edge=q,
-                            progress=False)
+def _graph_stats(W: np.ndarray, cfg: StudyConfig, seed: int) -> dict:
+    """Motif statistics of one circuit at the study's edge density."""
+    G = weights_to_graph(W, threshold=cfg.density, mode="density")
+    df = motif_significance(G, size=cfg.size, null=cfg.null, n_random=cfg.n_random, seed=seed,
+                            n_switches_per_edge=cfg.n_switches_per_edge, progress=False, engine=cfg.engine)
     keys = [str(k) for k in df.index]
-    out = {
+    return {
         "n_edges": G.number_of_edges(),
         "threshold": G.graph["threshold"],
         "n_self_loops": len(G.graph["self_loops"]),
         "n_mutual_edges": sum(1 for u, v in G.edges if G.has_edge(v, u)),
+        "engine": df.attrs["engine"],
         "count": dict(zip(keys, df["count"].astype(int).tolist())),
         "z": dict(zip(keys, df["z"].tolist())),
         "sp": dict(zip(keys, df["sp"].tolist())),
         "random_mean": dict(zip(keys, df["random_mean"].tolist())),
         "ffl": ffl_types(G),
     }
-    return out
+
+
+def _calibrate(clf: RNNClassifier, cfg: StudyConfig, valid: SequenceDataset, test: SequenceDataset) -> dict | None:
+    """Fit the calibration on the validation windows; ECE, NLL and reliability on the test windows."""
+    if cfg.calibration == "none":
+        return None
+    p_before = clf.predict_proba(test.X)
+    clf.calibrate(valid.X, valid.labels, biases=cfg.calibration == "biases")
+    p_after = clf.predict_proba(test.X)
+    c, y = clf.calibration_, test.labels
+    nll = [float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-300, None)))) for p in (p_before, p_after)]
+    return {
+        "method": cfg.calibration, "temperature": c["temperature"], "biases": c["biases"], "n_bins": c["n_bins"],
+        "n_valid": c["n"], "ece_valid_before": c["ece_before"], "ece_valid_after": c["ece_after"],
+        "ece_test_before": expected_calibration_error(y, p_before, c["n_bins"]),
+        "ece_test_after": expected_calibration_error(y, p_after, c["n_bins"]),
+        "nll_test_before": nll[0], "nll_test_after": nll[1],
+        "accuracy_test_before": float((p_before.argmax(1) == y).mean()),
+        "reliability_before": reliability_table(y, p_before, c["n_bins"]).to_dict(orient="list"),
+        "reliability_after": reliability_table(y, p_after, c["n_bins"]).to_dict(orient="list"),
+    }
+
+
+def _write_seed_files(workdir: Path, clf: RNNClassifier, ds: SequenceDataset, test: SequenceDataset, prof,
+                      seed: int) -> None:
+    """Logos, training history, saliency profile and the fitted (calibrated) model of one seed."""
+    for k, name in enumerate(ds.classes):
+        if k > 0:  # donor and acceptor logos
+            plot_saliency_logo(saliency_logo(clf, test.X, test.labels, k), workdir / f"logo_{name}.png",
+                               boundary=ds.boundary, title=f"{name} sites: gradient x input (seed {seed})")
+    plot_training_history(clf.history_, workdir / "history.png")
+    with atomic_write(workdir / "history.csv") as fh:
+        clf.history_.to_csv(fh, index=False)
+    with atomic_write(workdir / "saliency.csv") as fh:
+        prof.to_csv(fh)
+    clf.save(workdir / "model.pt")
 
 
 def run_seed(seed: int, workdir: str | Path | None = None, **settings: Any) -> dict:
-    """Train one RNN (seed ``seed``) and analyse its circuit before and after training.
+    """Train one RNN (seed ``seed``), calibrate it, and analyse its circuit before and after training.
 
     ``settings`` are :class:`StudyConfig` fields (minus ``seeds``). Writes weight snapshots,
-    ``history.csv`` and ``saliency.csv`` into ``workdir`` when given. Returns a JSON-able dict.
+    ``history.csv``, ``saliency.csv`` and ``model.pt`` (:meth:`RNNClassifier.save`) into
+    ``workdir`` when given. Returns a JSON-able dict; ``before``/``after`` record the motif
+    ``engine`` that drew the null graphs, ``calibration`` the ECE before/after.
 
     Example
     -------
@@ -125,10 +179,6 @@ def run_seed(seed: int, workdir: str | Path | None = None, **settings: Any) -> d
     ['021C', '021D']
     """
     cfg = StudyConfig(seeds=[seed], **settings)
-    from .rnn import RNNClassifier
-    from .saliency import saliency_profile
-    from .tasks import classification_report, make_splice_dataset
-
     ds = make_splice_dataset(cfg.n_train + cfg.n_valid + cfg.n_test, length=cfg.length,
                              decoy_fraction=cfg.decoy_fraction, seed=cfg.data_seed)
     train, valid, test = ds.split(cfg.n_train, cfg.n_valid, seed=cfg.data_seed)
@@ -138,28 +188,13 @@ def run_seed(seed: int, workdir: str | Path | None = None, **settings: Any) -> d
         batch_size=cfg.batch_size, clip=cfg.clip, patience=cfg.patience, snapshot_dir=snapdir,
         snapshot_every=cfg.snapshot_every, seed=seed, device=cfg.device,
     ).fit(train.X, train.labels, valid.X, valid.labels)
+    calibration = _calibrate(clf, cfg, valid, test)
     report = classification_report(test.labels, clf.predict(test.X), ds.classes)
     W0, W1 = clf.initial_weights_, clf.recurrent_weights_
-    args = (cfg.density, cfg.size, cfg.null, cfg.n_random, seed, cfg.n_switches_per_edge)
-    before = _graph_stats(W0, *args)
-    after = _graph_stats(W1, *args)
+    before, after = _graph_stats(W0, cfg, seed), _graph_stats(W1, cfg, seed)
     prof = saliency_profile(clf, test.X, test.labels, ds.classes)
     if workdir is not None:
-        from .plots import plot_saliency_logo, plot_training_history
-        from .saliency import saliency_logo
-
-        for k, name in enumerate(ds.classes):
-            if k > 0:  # donor and acceptor logos
-                plot_saliency_logo(saliency_logo(clf, test.X, test.labels, k), Path(workdir) / f"logo_{name}.png",
-                                   boundary=ds.boundary, title=f"{name} sites: gradient x input (seed {seed})")
-        plot_training_history(clf.history_, Path(workdir) / "history.png")
-        from sciml._io import atomic_write
-
-        wd = Path(workdir)
-        with atomic_write(wd / "history.csv") as fh:
-            clf.history_.to_csv(fh, index=False)
-        with atomic_write(wd / "saliency.csv") as fh:
-            prof.to_csv(fh)
+        _write_seed_files(Path(workdir), clf, ds, test, prof, seed)
     return {
         "seed": seed,
         "accuracy": report["accuracy"],
@@ -170,189 +205,11 @@ def run_seed(seed: int, workdir: str | Path | None = None, **settings: Any) -> d
         "boundary": ds.boundary,
         "before": before,
         "after": after,
+        "calibration": calibration,
         "weight_change": float(np.linalg.norm(W1 - W0) / np.linalg.norm(W0)),
         "saliency": {c: prof[c].tolist() for c in prof.columns},
         "config": cfg.job_kwargs(),
     }
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if ok.sum() == 0:
-        return out
-    q = p[ok]
-    order = np.argsort(q)
-    ranked = q[order] * len(q) / (np.arange(len(q)) + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty_like(q)
-    res[order] = np.minimum(ranked, 1.0)
-    out[ok] = res
-    return out
-
-
-class TrainingComparison:
-    """Result of :func:`compare_training` / :func:`analyse_seeds` (statsmodels-style).
-
-    Attributes: ``results`` (per-seed dicts), ``z_before`` / ``z_after`` (DataFrames seeds x motifs).
-    """
-
-    def __init__(self, results: list[dict]):
-        if not results:
-            raise ValueError("no per-seed results to analyse")
-        self.results = sorted(results, key=lambda r: r["seed"])
-        seeds = [r["seed"] for r in self.results]
-        self.z_before = pd.DataFrame([r["before"]["z"] for r in self.results], index=pd.Index(seeds, name="seed"))
-        self.z_after = pd.DataFrame([r["after"]["z"] for r in self.results], index=pd.Index(seeds, name="seed"))
-        self.sp_before = pd.DataFrame([r["before"]["sp"] for r in self.results], index=self.z_before.index)
-        self.sp_after = pd.DataFrame([r["after"]["sp"] for r in self.results], index=self.z_before.index)
-
-    def table(self) -> pd.DataFrame:
-        """Per motif: mean Z before/after, mean paired difference, paired t-test and Wilcoxon
-        p-values (BH-adjusted over motifs in ``p_adj``) and the direction of the change."""
-        from scipy import stats
-
-        rows = []
-        for k in self.z_before.columns:
-            b = self.z_before[k].to_numpy(float)
-            a = self.z_after[k].to_numpy(float)
-            ok = np.isfinite(a) & np.isfinite(b)
-            d = a[ok] - b[ok]
-            if ok.sum() >= 2 and np.std(d) > 0:
-                t, p = stats.ttest_rel(a[ok], b[ok])
-                try:
-                    pw = stats.wilcoxon(d).pvalue
-                except ValueError:
-                    pw = np.nan
-            else:
-                t, p, pw = np.nan, np.nan, np.nan
-            rows.append({
-                "motif": k, "z_before": np.nanmean(b) if ok.any() else np.nan,
-                "z_after": np.nanmean(a) if ok.any() else np.nan,
-                "diff_mean": d.mean() if len(d) else np.nan, "diff_sd": d.std(ddof=1) if len(d) > 1 else np.nan,
-                "n_seeds": int(ok.sum()), "t": t, "p_ttest": p, "p_wilcoxon": pw,
-            })
-        df = pd.DataFrame(rows).set_index("motif")
-        df["p_adj"] = _bh(df["p_ttest"].to_numpy())
-        df["change"] = np.where(df["p_adj"] < 0.05, np.where(df["diff_mean"] > 0, "up", "down"), "n.s.")
-        return df
-
-    def ffl_table(self) -> pd.DataFrame:
-        """Per seed: coherent share of (induced, signed) feed-forward loops before and after training."""
-        rows = []
-        for r in self.results:
-            row = {"seed": r["seed"]}
-            for when in ("before", "after"):
-                f = r[when]["ffl"]
-                tot = f["coherent"] + f["incoherent"]
-                row[f"ffl_{when}"] = tot
-                row[f"coherent_share_{when}"] = f["coherent"] / tot if tot else np.nan
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("seed")
-
-    def performance(self) -> pd.DataFrame:
-        """Per seed: test accuracy, macro F1, per-class F1, epochs and relative weight change."""
-        rows = []
-        for r in self.results:
-            row = {"seed": r["seed"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"],
-                   "best_epoch": r["best_epoch"], "weight_change": r["weight_change"]}
-            row.update({f"f1_{c}": v for c, v in r["f1"].items()})
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("seed")
-
-    def summary(self) -> str:
-        """Readable summary."""
-        perf = self.performance()
-        tab = self.table()
-        lines = [
-            f"RNN motif study: {len(self.results)} seeds",
-            f"test accuracy {perf['accuracy'].mean():.3f} +- {perf['accuracy'].std(ddof=0):.3f}, "
-            f"macro F1 {perf['macro_f1'].mean():.3f}",
-            "",
-            tab[["z_before", "z_after", "diff_mean", "p_ttest", "p_adj", "change"]].to_string(float_format="%.3g"),
-        ]
-        return "\n".join(lines)
-
-    def plot(self, out: str | Path) -> list[Path]:
-        """Write the figures into ``out``; returns their paths."""
-        from .plots import plot_z_distributions, plot_z_profiles, plot_saliency_profiles
-
-        out = Path(out)
-        paths = [plot_z_profiles(self, out / "z_profiles.png"), plot_z_distributions(self, out / "z_distributions.png")]
-        sal = {c: np.mean([r["saliency"][c] for r in self.results], axis=0) for c in self.results[0]["saliency"]}
-        paths.append(plot_saliency_profiles(pd.DataFrame(sal), out / "saliency.png", boundary=self.results[0]["boundary"]))
-        return paths
-
-    def save(self, out: str | Path) -> dict:
-        """Write ``metrics.json``, CSV tables, plots and ``report.md`` into ``out``; return the metrics."""
-        from sciml._io import atomic_write
-
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        tab = self.table()
-        perf = self.performance()
-        for name, df in (("motif_changes.csv", tab), ("performance.csv", perf), ("z_before.csv", self.z_before),
-                         ("z_after.csv", self.z_after)):
-            with atomic_write(out / name) as fh:
-                df.to_csv(fh)
-        figs = self.plot(out)
-        ffl = self.ffl_table()
-        with atomic_write(out / "ffl_coherence.csv") as fh:
-            ffl.to_csv(fh)
-        metrics = {
-            "n_seeds": len(self.results),
-            "coherent_ffl_share_before": float(ffl["coherent_share_before"].mean()),
-            "coherent_ffl_share_after": float(ffl["coherent_share_after"].mean()),
-            "accuracy_mean": float(perf["accuracy"].mean()),
-            "accuracy_min": float(perf["accuracy"].min()),
-            "macro_f1_mean": float(perf["macro_f1"].mean()),
-            "motifs_up": [k for k in tab.index if tab.loc[k, "change"] == "up"],
-            "motifs_down": [k for k in tab.index if tab.loc[k, "change"] == "down"],
-            "z_before_mean": tab["z_before"].to_dict(),
-            "z_after_mean": tab["z_after"].to_dict(),
-            "p_ttest": tab["p_ttest"].to_dict(),
-            "p_adj": tab["p_adj"].to_dict(),
-        }
-        atomic_write_json(out / "metrics.json", metrics)
-        cfg = self.results[0].get("config", {})
-        md = [
-            "# RNN motifs before vs after training",
-            "",
-            f"{len(self.results)} seeds; task: splice-site windows of length {cfg.get('length')}, "
-            f"{cfg.get('cell')} with {cfg.get('hidden_size')} hidden units; graphs at edge density "
-            f"{cfg.get('density')} (edge i -> j for W[j, i]); null model `{cfg.get('null')}` with "
-            f"{cfg.get('n_random')} random graphs per network.",
-            "",
-            f"Test accuracy: {metrics['accuracy_mean']:.3f} (min {metrics['accuracy_min']:.3f}), "
-            f"macro F1 {metrics['macro_f1_mean']:.3f}.",
-            "",
-            "## Motif Z-scores (mean over seeds) and paired tests",
-            "",
-            _markdown(tab[["z_before", "z_after", "diff_mean", "diff_sd", "p_ttest", "p_wilcoxon", "p_adj", "change"]]),
-            "",
-            "## Signed feed-forward loops (coherent share, induced 030T triads)",
-            "",
-            _markdown(ffl),
-            "",
-            "## Per-seed performance",
-            "",
-            _markdown(perf),
-            "",
-            *[f"![{p.stem}]({p.name})" for p in figs],
-            "",
-        ]
-        atomic_write_text(out / "report.md", "\n".join(md))
-        return metrics
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    cols = [df.index.name or ""] + [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        cells = [str(idx)] + [f"{v:.3g}" if isinstance(v, (float, np.floating)) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def analyse_seeds(results: list[dict] | dict[str, dict]) -> TrainingComparison:
@@ -383,8 +240,6 @@ def compare_training(config: StudyConfig | None = None, out: str | Path | None =
             raise ValueError(f"unknown study settings {unknown}")
         d.update(overrides)
         cfg = StudyConfig(**d)
-    from sciml._runtime import quiet_progress
-
     seeds = list(cfg.seeds)
     it = seeds
     if progress and not quiet_progress():

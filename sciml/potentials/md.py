@@ -58,6 +58,98 @@ class MDResult:
         )
 
 
+def _check_md_args(steps, dt_fs, ensemble, temperature_K) -> None:
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not dt_fs > 0:
+        raise ValueError(f"dt_fs must be positive, got {dt_fs!r}")
+    if ensemble not in ("nve", "langevin"):
+        raise ValueError(f"ensemble must be 'nve' or 'langevin', got {ensemble!r}")
+    if ensemble == "langevin" and temperature_K is None:
+        raise ValueError("ensemble='langevin' needs temperature_K")
+    if temperature_K is not None and temperature_K < 0:
+        raise ValueError(f"temperature_K must be >= 0, got {temperature_K!r}")
+
+
+def initial_velocities(atoms, temperature_K: float, rng: np.random.Generator) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature_K`` (in place); centre-of-mass motion removed and,
+    for a molecule (no periodic direction), the rotation too.
+
+    Example
+    -------
+    >>> initial_velocities(atoms, 300.0, np.random.default_rng(0))  # doctest: +SKIP
+    """
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+
+    try:  # ASE >= 3.29
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # pragma: no cover - older ASE
+        thermalize_momenta = MaxwellBoltzmannDistribution
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        ZeroRotation(atoms)
+
+
+def make_integrator(atoms, ensemble: str, dt_fs: float, temperature_K: Optional[float], friction_per_fs: float,
+                    rng: np.random.Generator):
+    """ASE's velocity Verlet (``"nve"``) or Langevin integrator (centre of mass fixed with ``FixCom``)."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.verlet import VelocityVerlet
+
+    if ensemble == "nve":
+        return VelocityVerlet(atoms, timestep=dt_fs * units.fs)
+    from ase.constraints import FixCom
+
+    atoms.set_constraint(FixCom())  # ASE's recommended way to keep the centre of mass fixed
+    return Langevin(atoms, timestep=dt_fs * units.fs, temperature_K=temperature_K,
+                    friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
+
+
+class _Recorder:
+    """Energies and temperature of every logged step; trajectory snapshots every ``write_every`` steps."""
+
+    def __init__(self, atoms, dt_fs: float, keep_frames: bool, write_every: int) -> None:
+        self.atoms, self.dt_fs, self.keep, self.write_every = atoms, dt_fs, keep_frames, write_every
+        self.rows: list[tuple] = []
+        self.frames: list = []
+
+    def __call__(self, step: int) -> None:
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        a = self.atoms
+        epot = a.get_potential_energy()
+        ekin = a.get_kinetic_energy()
+        t_ps = step * self.dt_fs / 1000.0
+        self.rows.append((t_ps, epot, ekin, epot + ekin, a.get_temperature()))
+        if self.keep and step % self.write_every == 0:
+            snap = a.copy()
+            snap.calc = SinglePointCalculator(snap, energy=epot, forces=a.get_forces().copy())
+            snap.info["time_ps"] = t_ps
+            self.frames.append(snap)
+
+
+def _integrate(dyn, record: _Recorder, steps: int, log_every: int, desc: str, show: bool) -> float:
+    """Run ``steps`` steps in chunks of ``log_every``, recording after each; returns the wall time (s)."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    with tqdm(total=steps, desc=desc, unit="step", disable=not show, dynamic_ncols=True) as bar:
+        done = 0
+        while done < steps:
+            k = min(log_every, steps - done)
+            dyn.run(k)
+            done += k
+            record(done)
+            bar.update(k)
+            if show:
+                bar.set_postfix(T=f"{record.rows[-1][4]:.0f}K", Etot=f"{record.rows[-1][3]:.4f}", refresh=False)
+    return time.perf_counter() - t0
+
+
 def run_md(
     atoms,
     calc,
@@ -85,81 +177,25 @@ def run_md(
     ...              temperature_K=300)  # doctest: +SKIP
     >>> res.summary()["drift_eV_per_atom_per_ps"]  # doctest: +SKIP
     """
-    import time
-
-    from ase import units
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
-    from ase.md.verlet import VelocityVerlet
-    from tqdm.auto import tqdm
-
     from .._io import atomic_write_text
     from .._runtime import quiet_progress
 
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not dt_fs > 0:
-        raise ValueError(f"dt_fs must be positive, got {dt_fs!r}")
-    if ensemble not in ("nve", "langevin"):
-        raise ValueError(f"ensemble must be 'nve' or 'langevin', got {ensemble!r}")
-    if ensemble == "langevin" and temperature_K is None:
-        raise ValueError("ensemble='langevin' needs temperature_K")
-    if temperature_K is not None and temperature_K < 0:
-        raise ValueError(f"temperature_K must be >= 0, got {temperature_K!r}")
+    _check_md_args(steps, dt_fs, ensemble, temperature_K)
     atoms = atoms.copy()
     atoms.calc = calc
     rng = np.random.default_rng(seed)
     if temperature_K is not None:
-        try:  # ASE >= 3.29
-            from ase.md.velocitydistribution import thermalize_momenta
-        except ImportError:  # pragma: no cover - older ASE
-            thermalize_momenta = MaxwellBoltzmannDistribution
-        thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
-        Stationary(atoms)
-        if not atoms.pbc.any():
-            ZeroRotation(atoms)
-    if ensemble == "nve":
-        dyn = VelocityVerlet(atoms, timestep=dt_fs * units.fs)
-    else:
-        from ase.constraints import FixCom
-
-        atoms.set_constraint(FixCom())  # ASE's recommended way to keep the centre of mass fixed
-        dyn = Langevin(atoms, timestep=dt_fs * units.fs, temperature_K=temperature_K,
-                       friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
-    n = len(atoms)
-    rows, frames = [], []
-
-    def record(step: int) -> None:
-        epot = atoms.get_potential_energy()
-        ekin = atoms.get_kinetic_energy()
-        rows.append((step * dt_fs / 1000.0, epot, ekin, epot + ekin, atoms.get_temperature()))
-        if trajectory is not None and step % write_every == 0:
-            snap = atoms.copy()
-            snap.calc = SinglePointCalculator(snap, energy=epot, forces=atoms.get_forces().copy())
-            snap.info["time_ps"] = step * dt_fs / 1000.0
-            frames.append(snap)
-
-    show = progress and not quiet_progress()
+        initial_velocities(atoms, temperature_K, rng)
+    dyn = make_integrator(atoms, ensemble, dt_fs, temperature_K, friction_per_fs, rng)
+    record = _Recorder(atoms, dt_fs, trajectory is not None, write_every)
     record(0)
-    t0 = time.perf_counter()
-    with tqdm(total=steps, desc=f"md {ensemble}", unit="step", disable=not show, dynamic_ncols=True) as bar:
-        done = 0
-        while done < steps:
-            k = min(log_every, steps - done)
-            dyn.run(k)
-            done += k
-            record(done)
-            bar.update(k)
-            if show:
-                bar.set_postfix(T=f"{rows[-1][4]:.0f}K", Etot=f"{rows[-1][3]:.4f}", refresh=False)
-    wall = time.perf_counter() - t0
-    arr = np.array(rows)
-    res = MDResult(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], n, steps, wall, ensemble)
+    wall = _integrate(dyn, record, steps, log_every, f"md {ensemble}", progress and not quiet_progress())
+    arr = np.array(record.rows)
+    res = MDResult(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], len(atoms), steps, wall, ensemble)
     if trajectory is not None:
         from ..atoms import write_frames
 
-        write_frames(trajectory, frames)
+        write_frames(trajectory, record.frames)
     if log is not None:
         atomic_write_text(log, res.table().to_csv(index=False))
     return res

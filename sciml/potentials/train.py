@@ -110,7 +110,7 @@ def _fresh_state() -> dict:
     return {
         "step": 0, "epoch": 0, "batch": 0, "history": [], "best_loss": math.inf, "best_valid": {},
         "bad_validations": 0, "epoch_loss_sum": 0.0, "epoch_loss_n": 0, "elapsed": 0.0, "stopped": None,
-        "best_state": None,
+        "best_state": None, "stage": 1,
     }
 
 
@@ -154,6 +154,7 @@ class _TrainingRun:
             return
         self.state.update(load_checkpoint(self.ckpt_path, self.fingerprint, self.model, self.ema.model, self.opt,
                                           self.schedule))
+        self.weights = self.stage_weights(self.state.get("stage", 1))
         if self.state["stopped"] in ("max_time", "max_steps", "callback"):
             self.state["stopped"] = None  # a new budget continues the run
 
@@ -186,7 +187,7 @@ class _TrainingRun:
                               self.weights)
         row = {
             "epoch": s["epoch"], "step": s["step"], "time_s": round(self.elapsed(), 3),
-            "lr": self.opt.param_groups[0]["lr"],
+            "lr": self.opt.param_groups[0]["lr"], "stage": s["stage"],
             "train_loss": s["epoch_loss_sum"] / max(s["epoch_loss_n"], 1),
             "valid_loss": m["loss"],
         }
@@ -221,6 +222,7 @@ class _TrainingRun:
         batch = [self.train_graphs[k] for k in idx]
         mine = batch[d.rank :: d.world]
         self.schedule.before_step(s["step"], self.now)
+        self.maybe_start_stage_two()
         self.opt.zero_grad(set_to_none=False)
         if mine:
             loss = batch_loss(self.model, mine, batch_counts(batch), self.weights, self.device, self.dtype)
@@ -240,6 +242,23 @@ class _TrainingRun:
         if self.cfg.max_time is not None:
             self.now = max_over_ranks(time.perf_counter() - self.t_start, d)
         return float(lval)
+
+    def stage_weights(self, stage: int) -> tuple[float, float, float]:
+        cfg = self.cfg
+        w = {"energy_weight": cfg.energy_weight, "forces_weight": cfg.forces_weight, "stress_weight": cfg.stress_weight}
+        if stage == 2:
+            w.update({k: float(v) for k, v in cfg.stage_two.items() if k != "start"})
+        return (w["energy_weight"], w["forces_weight"], w["stress_weight"])
+
+    def maybe_start_stage_two(self) -> None:
+        """Switch to the second-stage loss weights when the progress reaches ``stage_two['start']``; the best
+        model is then chosen among second-stage validations only (their loss is another function)."""
+        s, st = self.state, self.cfg.stage_two
+        if st is None or s["stage"] == 2 or self.schedule.progress(s["step"], self.now) < st["start"]:
+            return
+        s["stage"], s["best_loss"], s["bad_validations"] = 2, math.inf, 0
+        self.weights = self.stage_weights(2)
+        self.schedule.best, self.schedule.num_bad = math.inf, 0
 
     def after_step(self, loss: float) -> Optional[str]:
         """Progress, callback, in-epoch validation, checkpoint and limits after a step; a stop reason or None."""

@@ -30,6 +30,11 @@ class TrainConfig:
     ``warmup_steps`` ramps the rate linearly from 0 at the start (any scheduler).
     The model kept is the EMA (``ema_decay``) of the weights with the lowest validation loss;
     ``early_stopping_patience`` validations without improvement end training.
+
+    Loss weights can change once (a second training stage, as MACE's "stage two"):
+    ``stage_two = {"start": 0.75, "energy_weight": 1000.0, "stress_weight": 1e5}`` switches to the
+    given weights (others unchanged) when the training progress (as for the cosine schedule)
+    reaches ``start``; the model kept is then the best of the second stage.
     """
 
     model: dict = field(default_factory=dict)
@@ -48,6 +53,7 @@ class TrainConfig:
     energy_weight: float = 1.0  # on (eV/atom)^2
     forces_weight: float = 100.0  # on (eV/Å)^2
     stress_weight: float = 10.0  # on (eV/Å^3)^2
+    stage_two: Optional[dict] = None  # {"start": progress fraction, "energy_weight"/"forces_weight"/"stress_weight"}
     ema_decay: float = 0.99
     early_stopping_patience: int = 30  # validations without improvement
     valid_every: int = 1  # epochs
@@ -115,6 +121,17 @@ class TrainConfig:
         for name in ("energy_weight", "forces_weight", "stress_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.stage_two is not None:
+            st = self.stage_two
+            allowed = {"start", "energy_weight", "forces_weight", "stress_weight"}
+            if not isinstance(st, dict) or "start" not in st or set(st) - allowed:
+                raise ValueError(f"stage_two must be a mapping with 'start' and optional weights {sorted(allowed - {'start'})}, "
+                                 f"got {st!r}")
+            if not 0.0 < st["start"] < 1.0:
+                raise ValueError(f"stage_two['start'] must be a progress fraction in (0, 1), got {st['start']!r}")
+            for k in allowed - {"start"}:
+                if k in st and not st[k] >= 0:
+                    raise ValueError(f"stage_two[{k!r}] must be >= 0, got {st[k]!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.max_time is not None and not self.max_time > 0:

@@ -44,11 +44,30 @@ def committee_errors(calc, frames: Sequence) -> tuple["pandas.DataFrame", "panda
     return pd.DataFrame(srows), pd.DataFrame(arows)
 
 
+def spearman_null_bound(n: int, level: float = 0.999) -> float:
+    """Upper ``level`` quantile of Spearman's rho between ``n`` independent rankings (normal approximation
+    ``z_level / sqrt(n - 1)``; accurate for n of a few dozen and more).
+
+    Example
+    -------
+    >>> round(spearman_null_bound(1001), 4)
+    0.0977
+    """
+    from scipy.stats import norm
+
+    if n < 3:
+        raise ValueError(f"need at least 3 pairs for a rank correlation, got {n}")
+    return float(norm.ppf(level) / np.sqrt(n - 1))
+
+
 def calibration_summary(structures, atoms) -> dict:
     """How well the committee spread tracks the error (keys as in :mod:`sciml.metrics`).
 
     ``forces_spearman_std_vs_error``: rank correlation of the per-atom spread (norm) with the
-    per-atom error (norm); ``energy_spearman_std_vs_error`` the same per structure;
+    per-atom error (norm); ``forces_spearman_null_999``: the value a random ranking of that many
+    atoms exceeds with probability 0.1 % (``z_0.999 / sqrt(n - 1)``, the normal approximation of
+    Spearman's rho under independence), so a committee whose rho is above it ranks errors;
+    ``energy_spearman_std_vs_error`` the same per structure;
     ``forces_coverage_68`` / ``forces_coverage_95``: fraction of force components within 1 / 1.96
     committee standard deviations (a calibrated Gaussian gives 0.68 / 0.95; committees are usually
     over-confident, i.e. lower); ``forces_error_to_std_ratio``: RMS(error) / RMS(spread);
@@ -63,6 +82,7 @@ def calibration_summary(structures, atoms) -> dict:
     out = {"n_structures": int(len(structures)), "n_atoms": int(len(atoms))}
     out.update(uncertainty_metrics(err, std, "forces", rank_errors=atoms.force_error_eV_A, rank_std=atoms.force_std_eV_A))
     out["forces_spearman_pvalue"] = float(spearmanr(atoms.force_std_eV_A, atoms.force_error_eV_A).pvalue)
+    out["forces_spearman_null_999"] = spearman_null_bound(len(atoms), 0.999)
     e_err = structures.energy_error_eV.to_numpy()
     e_std = structures.energy_std_eV.to_numpy()
     out.update(uncertainty_metrics(e_err, e_std, "energy"))

@@ -4,6 +4,11 @@
 >>> res = lande_arnold(df, "survived", ["weight_g", "total_length_mm"], fitness_type="binary",
 ...                    bootstrap=2000, permutations=2000, seed=0)   # doctest: +SKIP
 >>> res.beta; res.gamma; res.table(); print(res.summary())          # doctest: +SKIP
+>>> print(res.check())                                              # doctest: +SKIP
+
+Field data: ``random_effects=`` / ``random_slopes=`` (years, sites; fluctuating selection),
+``measurement_error=`` / ``individual=`` (errors in variables), ``missing="impute"`` (multiple
+imputation) and :func:`selection_episodes` (Arnold & Wade episodes of selection).
 """
 from __future__ import annotations
 
@@ -22,7 +27,11 @@ _EXPORTS = {
     "relative_fitness": "gradients",
     "standardize_traits": "gradients",
     "predicted_response": "response",
+    "Diagnostics": "diagnostics",
+    "EpisodeResult": "episodes",
+    "selection_episodes": "episodes",
     "SelectionResult": "results",
+    "simulate_field_study": "simulate",
     "FitnessSurface": "surfaces",
     "fitness_surface": "surfaces",
 }

@@ -16,7 +16,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .inference import ols, percentile_interval, permutation_pvalue
+from .bootstrap import percentile_interval
+from .fits import ols
+from .permutation import permutation_pvalue
 
 
 @dataclass
@@ -52,6 +54,26 @@ class CanonicalResult:
         th = self.theta.reset_index(names="term").assign(type="theta")
         cols = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
         return pd.concat([ev[cols], th[cols]], ignore_index=True)
+
+    def _indexed(self) -> pd.DataFrame:
+        return self.table().set_index(["type", "term"])
+
+    @property
+    def params(self) -> pd.Series:
+        """Eigenvalues (``lambda``) and canonical linear gradients (``theta``), indexed by ``(type, axis)``."""
+        return self._indexed()["estimate"].rename("params")
+
+    @property
+    def bse(self) -> pd.Series:
+        return self._indexed()["se"].rename("bse")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return self._indexed()["p_value"].rename("pvalues")
+
+    def conf_int(self) -> pd.DataFrame:
+        """Intervals ``[lower, upper]`` aligned with :attr:`params` (at the analysis' level)."""
+        return self._indexed()[["ci_low", "ci_high"]].set_axis(["lower", "upper"], axis=1)
 
     def __repr__(self) -> str:
         return ("Canonical analysis of gamma\n" + self.eigenvalues.round(4).to_string()
@@ -126,19 +148,19 @@ def canonical_analysis(
         G = D.shape[1]
         fit = ols(np.hstack([D, Y, Y ** 2]), w)
         from scipy import stats
-        tq = stats.t.ppf(0.5 + level / 2, fit.df)
-        ev["se_naive"] = 2 * fit.se[G + p:]
-        ev["p_naive"] = fit.p[G + p:]
+        tq = stats.t.ppf(0.5 + level / 2, fit.df_resid)
+        ev["se_naive"] = 2 * fit.bse[G + p:]
+        ev["p_naive"] = fit.pvalues[G + p:]
         ev["se"] = ev["se_naive"]
         ev["ci_low"] = lam - tq * ev["se_naive"]
         ev["ci_high"] = lam + tq * ev["se_naive"]
         ev["p_value"] = ev["p_naive"]
         ev_method = "double regression (naive, anticonservative)"
-        theta["estimate"] = fit.coef[G:G + p]
-        theta["se"] = theta["se_naive"] = fit.se[G:G + p]
-        theta["p_value"] = theta["p_naive"] = fit.p[G:G + p]
-        theta["ci_low"] = fit.coef[G:G + p] - tq * fit.se[G:G + p]
-        theta["ci_high"] = fit.coef[G:G + p] + tq * fit.se[G:G + p]
+        theta["estimate"] = fit.params[G:G + p]
+        theta["se"] = theta["se_naive"] = fit.bse[G:G + p]
+        theta["p_value"] = theta["p_naive"] = fit.pvalues[G:G + p]
+        theta["ci_low"] = fit.params[G:G + p] - tq * fit.bse[G:G + p]
+        theta["ci_high"] = fit.params[G:G + p] + tq * fit.bse[G:G + p]
         th_method = "double regression (naive)"
     if gamma_boot is not None:
         ok = np.all(np.isfinite(gamma_boot.reshape(len(gamma_boot), -1)), axis=1)

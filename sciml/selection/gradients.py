@@ -23,6 +23,7 @@ import pandas as pd
 
 FITNESS_TYPES = ("continuous", "binary", "count")
 STANDARDIZE = ("sd", "mean", None)
+MISSING = ("drop", "raise", "impute")
 
 
 class SelectionWarning(UserWarning):
@@ -49,6 +50,7 @@ class PreparedData:
     index: pd.Index                  # rows of the input that were kept
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extra: pd.DataFrame | None = None  # kept rows of the ``extra`` columns (random effects, individual id)
 
     @property
     def n(self) -> int:
@@ -97,13 +99,20 @@ def prepare_data(
     standardize: str | None = "sd",
     groups: str | None = None,
     missing: str = "drop",
+    extra: Sequence[str] = (),
 ) -> PreparedData:
     """Validate a DataFrame for a selection analysis; drop (and report) incomplete rows.
 
+    ``extra`` columns (random-effect groupings, an individual identifier) must exist; rows where
+    they are missing are dropped like incomplete rows, and their kept values are returned in
+    ``PreparedData.extra``.
+
     Raises ``TypeError``/``ValueError`` naming the offending column or value for: a missing
-    column, non-numeric traits, missing values with ``missing="raise"``, a constant trait,
-    perfectly collinear traits, negative or all-zero fitness, non-0/1 binary fitness, non-integer
-    counts, and a non-positive trait mean with ``standardize="mean"``.
+    column, non-numeric traits, a column with no value at all, missing values with
+    ``missing="raise"``, a constant trait, perfectly collinear traits, negative or all-zero
+    fitness, non-0/1 binary fitness, non-integer counts, and a non-positive trait mean with
+    ``standardize="mean"``. With ``missing="impute"`` rows missing fitness or group are dropped
+    (and reported) but missing trait values are kept as NaN for multiple imputation.
 
     Example
     -------
@@ -112,14 +121,32 @@ def prepare_data(
     >>> prepare_data(df, "W", ["x"]).n
     4
     """
+    extra = list(extra)
+    traits = _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing, extra)
+    W, Z, gmiss = _read_columns(data, fitness, traits, fitness_type, [groups] * (groups is not None) + extra)
+    keep, dropped, notes = _missing_rows(W, Z, gmiss, fitness, traits, [groups] * (groups is not None) + extra,
+                                         missing)
+    W, Z = W[keep], Z[keep]
+    index = data.index[keep]
+    _check_fitness(W, fitness, fitness_type)
+    codes, group_names = _encode_groups(data[groups].to_numpy()[keep] if groups is not None else None, W, groups)
+    _check_traits(Z, traits, standardize)
+    return PreparedData(W=W, Z_raw=Z, traits=traits, fitness=fitness, fitness_type=fitness_type,
+                        standardize=standardize, group_codes=codes.astype(int), group_names=group_names,
+                        group_col=groups, index=index, dropped=dropped, notes=notes,
+                        extra=data[extra][keep] if extra else None)
+
+
+def _check_arguments(data, fitness, traits, fitness_type, standardize, groups, missing, extra=()) -> list[str]:
+    """Option values, the trait list (a comma-separated string is accepted) and column presence."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if fitness_type not in FITNESS_TYPES:
         raise ValueError(f"fitness_type must be one of {FITNESS_TYPES}, got {fitness_type!r}")
     if standardize not in STANDARDIZE:
         raise ValueError(f"standardize must be 'sd', 'mean' or None, got {standardize!r}")
-    if missing not in ("drop", "raise"):
-        raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
     if isinstance(traits, str):
         traits = [t.strip() for t in traits.split(",") if t.strip()]
     traits = list(traits)
@@ -130,48 +157,65 @@ def prepare_data(
         raise ValueError(f"traits lists the same column twice: {dup}")
     if fitness in traits:
         raise ValueError(f"fitness column {fitness!r} is also listed as a trait")
-    cols = [fitness, *traits] + ([groups] if groups is not None else [])
+    cols = [fitness, *traits] + ([groups] if groups is not None else []) + list(extra)
+    clash = [c for c in extra if c in (fitness, *traits)]
+    if clash:
+        raise ValueError(f"column(s) {clash} cannot be both a grouping/identifier and the fitness or a trait")
     missing_cols = [c for c in cols if c not in data.columns]
     if missing_cols:
         raise ValueError(f"columns not found in data: {missing_cols}; available: {list(data.columns)}")
+    return traits
 
-    # fitness column
+
+def _read_columns(data, fitness, traits, fitness_type, label_cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fitness ``W`` (n,), traits ``Z`` (n, p) as floats (NaN where missing), and ``(n, k)`` missing
+    masks of the label columns (groups, random effects, individual)."""
     fcol = data[fitness]
     if fitness_type == "binary" and not (pd.api.types.is_numeric_dtype(fcol) or pd.api.types.is_bool_dtype(fcol)):
         W = _binary_from_strings(fcol, fitness)
     else:
         W = _as_numeric(fcol, fitness, "fitness")
     Z = np.column_stack([_as_numeric(data[t], t, "trait") for t in traits])
-    if groups is not None:
-        gser = data[groups]
-        gmiss = gser.isna().to_numpy()
-    else:
-        gmiss = np.zeros(len(data), bool)
+    gmiss = np.column_stack([data[c].isna().to_numpy() for c in label_cols]) if label_cols else \
+        np.zeros((len(data), 0), bool)
+    empty = [c for c, v in [(fitness, W), *zip(traits, Z.T)] if len(v) and not np.isfinite(v).any()]
+    empty += [c for c, m in zip(label_cols, gmiss.T) if len(m) and m.all()]
+    if empty:
+        raise ValueError(f"column(s) {empty} have no value in any row (all missing); drop them from the analysis")
+    return W, Z, gmiss
 
-    bad = ~np.isfinite(W) | ~np.isfinite(Z).all(axis=1) | gmiss
-    dropped: dict[str, int] = {}
+
+def _missing_rows(W, Z, gmiss, fitness, traits, label_cols, missing) -> tuple[np.ndarray, dict[str, int], list[str]]:
+    """Rows to keep, the count of missing values per column and the note/warning that reports them.
+
+    With ``missing="impute"`` only rows missing fitness or a label column are dropped.
+    """
+    trait_bad = ~np.isfinite(Z).all(axis=1)
+    bad = ~np.isfinite(W) | gmiss.any(axis=1) | (trait_bad if missing != "impute" else False)
+    counts = {fitness: int((~np.isfinite(W)).sum())}
+    counts.update({t: int((~np.isfinite(Z[:, j])).sum()) for j, t in enumerate(traits)})
+    counts.update({c: int(m.sum()) for c, m in zip(label_cols, gmiss.T)})
+    counts = {k: v for k, v in counts.items() if v}
     notes: list[str] = []
+    if not counts:
+        return ~bad, {}, notes
+    if missing == "raise":
+        raise ValueError(f"missing or non-finite values (count per column): {counts}; "
+                         f"use missing='drop' to drop incomplete rows or missing='impute' to impute traits")
     if bad.any():
-        counts = {fitness: int((~np.isfinite(W)).sum())}
-        counts.update({t: int((~np.isfinite(Z[:, j])).sum()) for j, t in enumerate(traits)})
-        if groups is not None:
-            counts[groups] = int(gmiss.sum())
-        counts = {k: v for k, v in counts.items() if v}
-        if missing == "raise":
-            raise ValueError(f"missing or non-finite values (count per column): {counts}; "
-                             f"use missing='drop' to drop incomplete rows")
-        dropped = counts
         msg = (f"dropped {int(bad.sum())} of {len(W)} rows with missing values "
                f"(missing per column: {counts})")
+        if missing == "impute":
+            msg += "; missing trait values are imputed"
         notes.append(msg)
-        warnings.warn(msg, SelectionWarning, stacklevel=3)
-    keep = ~bad
-    W, Z = W[keep], Z[keep]
-    index = data.index[keep]
-    if len(W) == 0:
-        raise ValueError("no complete rows left after dropping missing values")
+        warnings.warn(msg, SelectionWarning, stacklevel=4)
+    if int((~bad).sum()) == 0:
+        raise ValueError(f"no complete rows left after dropping missing values (missing per column: {counts})")
+    return ~bad, counts, notes
 
-    # fitness checks
+
+def _check_fitness(W: np.ndarray, fitness: str, fitness_type: str) -> None:
+    """0/1 for binary, integers for counts, never negative, not all zero."""
     if fitness_type == "binary":
         vals = set(np.unique(W).tolist())
         if not vals <= {0.0, 1.0}:
@@ -185,34 +229,34 @@ def prepare_data(
         raise ValueError(f"fitness column {fitness!r} is zero for every individual: relative fitness "
                          f"W / mean(W) is undefined")
 
-    # groups
-    if groups is not None:
-        gvals = data[groups].to_numpy()[keep]
-        names, codes = np.unique(gvals.astype(str) if gvals.dtype == object else gvals, return_inverse=True)
-        group_names = names.tolist()
-        for g, name in enumerate(group_names):
-            if W[codes == g].sum() == 0:
-                raise ValueError(f"group {name!r} of {groups!r} has zero fitness for every individual: "
-                                 f"relative fitness within the group is undefined")
-    else:
-        codes = np.zeros(len(W), int)
-        group_names = ["all"]
 
-    # traits
-    sd = Z.std(axis=0, ddof=1) if len(W) > 1 else np.zeros(Z.shape[1])
+def _encode_groups(gvals: np.ndarray | None, W: np.ndarray, groups: str | None) -> tuple[np.ndarray, list]:
+    """Integer codes ``0..G-1`` and sorted group names; every group needs non-zero fitness."""
+    if gvals is None:
+        return np.zeros(len(W), int), ["all"]
+    names, codes = np.unique(gvals.astype(str) if gvals.dtype == object else gvals, return_inverse=True)
+    group_names = names.tolist()
+    for g, name in enumerate(group_names):
+        if W[codes == g].sum() == 0:
+            raise ValueError(f"group {name!r} of {groups!r} has zero fitness for every individual: "
+                             f"relative fitness within the group is undefined")
+    return codes, group_names
+
+
+def _check_traits(Z: np.ndarray, traits: list[str], standardize: str | None) -> None:
+    """No constant trait, a positive mean for mean standardisation, no perfect collinearity
+    (judged on the rows where every trait is observed)."""
+    sd = np.array([np.nanstd(z, ddof=1) if np.isfinite(z).sum() > 1 else 0.0 for z in Z.T])
     for j, t in enumerate(traits):
         if not sd[j] > 0:
             raise ValueError(f"trait {t!r} is constant (standard deviation 0) in the analysed rows")
     if standardize == "mean":
-        mu = Z.mean(axis=0)
+        mu = np.nanmean(Z, axis=0)
         for j, t in enumerate(traits):
             if not mu[j] > 0:
                 raise ValueError(f"trait {t!r} has mean {mu[j]:.4g} <= 0: mean standardisation needs "
                                  f"a positive ratio-scale trait")
-    check_collinearity(Z, traits)
-    return PreparedData(W=W, Z_raw=Z, traits=traits, fitness=fitness, fitness_type=fitness_type,
-                        standardize=standardize, group_codes=codes.astype(int), group_names=group_names,
-                        group_col=groups, index=index, dropped=dropped, notes=notes)
+    check_collinearity(Z[np.isfinite(Z).all(axis=1)], traits)
 
 
 def check_collinearity(Z: np.ndarray, traits: Sequence[str]) -> None:

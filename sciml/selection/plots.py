@@ -20,17 +20,28 @@ def _plt():
 
 
 def _quadratic_w(result, Zgrid: np.ndarray) -> np.ndarray:
-    """Predicted relative fitness of the quadratic OLS model at standardised traits ``Zgrid``."""
-    fq = result.models.get("quadratic")
+    """Predicted relative fitness of the quadratic model at standardised traits ``Zgrid`` (the
+    linear model when gamma was not estimated): the least-squares or mixed-model fit when the
+    result holds it, else ``a + beta'z + z'gamma z / 2`` with ``a`` making the mean prediction 1."""
     p = len(result.traits)
-    if fq is None:
-        fl = result.models["linear"]
-        G = len(fl.coef) - p
-        return fl.coef[:G].mean() + Zgrid @ fl.coef[G:]
-    G = len(fq.coef) - p - p * (p + 1) // 2
-    g = result.gamma.to_numpy()
-    b = fq.coef[G:G + p]
-    return fq.coef[:G].mean() + Zgrid @ b + 0.5 * np.einsum("ni,ij,nj->n", Zgrid, g, Zgrid)
+    for lin, quad in (("linear", "quadratic"), ("lmm_linear", "lmm_quadratic")):
+        fl, fq = result.models.get(lin), result.models.get(quad)
+        if fq is not None:
+            G = len(fq.params) - p - p * (p + 1) // 2
+            b = fq.params[G:G + p]
+            return fq.params[:G].mean() + Zgrid @ b + 0.5 * np.einsum("ni,ij,nj->n", Zgrid, result.gamma.to_numpy(), Zgrid)
+        if fl is not None and result.gamma is None:
+            G = len(fl.params) - p
+            return fl.params[:G].mean() + Zgrid @ fl.params[G:]
+    U = result.data[result.traits].to_numpy(float)
+    b = result.beta["estimate"].to_numpy()
+    g = result.gamma.to_numpy() if result.gamma is not None else np.zeros((p, p))
+    f = lambda Z: Z @ b + 0.5 * np.einsum("ni,ij,nj->n", Z, g, Z)  # noqa: E731
+    return 1.0 - f(U).mean() + f(Zgrid)
+
+
+def _regression_label(result) -> str:
+    return "quadratic regression" if result.gamma is not None else "linear regression (gamma not estimated)"
 
 
 def plot_fitness_functions(result, surface=None, traits: Sequence[str] | None = None, bins: int = 8,
@@ -62,7 +73,7 @@ def plot_fitness_functions(result, surface=None, traits: Sequence[str] | None = 
         grid = np.linspace(z.min(), z.max(), 80)
         Zg = np.zeros((len(grid), len(result.traits)))
         Zg[:, result.traits.index(t)] = grid
-        ax.plot(grid, _quadratic_w(result, Zg), color="C0", label="quadratic regression")
+        ax.plot(grid, _quadratic_w(result, Zg), color="C0", label=_regression_label(result))
         if surface is not None and t in surface.traits_:
             Zs = np.zeros((len(grid), len(surface.traits_)))
             Zs[:, surface.traits_.index(t)] = grid
@@ -105,7 +116,7 @@ def plot_fitness_surface(result, traits: Sequence[str] | None = None, surface=No
         src = "GP fitness surface"
     else:
         Wg = _quadratic_w(result, Zg)
-        src = "quadratic regression"
+        src = _regression_label(result)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     cs = ax.contourf(A, Bm, Wg.reshape(A.shape), levels=14, cmap="viridis")
     fig.colorbar(cs, ax=ax, label="predicted relative fitness")
@@ -126,7 +137,7 @@ def plot_canonical(result, n_grid: int = 60):
     plt = _plt()
     can = result.canonical
     if can is None:
-        raise ValueError("the result has no canonical analysis (quadratic=False)")
+        raise ValueError("the result has no canonical analysis (gamma was not estimated)")
     Y = can.canonical_traits(result.data[result.traits])
     lam = can.eigenvalues["estimate"].to_numpy()
     th = can.theta["estimate"].to_numpy()
@@ -177,5 +188,62 @@ def plot_gradients(result, what: str = "beta"):
     ax.set_xlabel("linear selection gradient beta" if what == "beta" else "selection differential S")
     if len(tables) > 1:
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_level_gradients(result):
+    """Forest plot of the level-specific gradients (mean gradient + BLUP, with 95 % prediction
+    intervals) of every trait with random slopes; the random intercepts when there are none."""
+    plt = _plt()
+    bl = result.blups
+    if bl is None:
+        raise ValueError("the result has no random effects (random_effects=None)")
+    top = bl["group"].iloc[0]
+    bl = bl[bl["group"] == top]
+    coefs = [c for c in bl["coef"].unique() if c != "intercept"] or ["intercept"]
+    fig, axes = plt.subplots(1, len(coefs), figsize=(4.2 * len(coefs), 0.6 + 0.22 * bl["level"].nunique()),
+                             squeeze=False)
+    for ax, c in zip(axes[0], coefs):
+        part = bl[bl["coef"] == c].reset_index(drop=True)
+        y = np.arange(len(part))
+        ax.errorbar(part["estimate"], y, xerr=1.96 * part["se"], fmt="o", ms=3, capsize=2, color="C0")
+        mean = float((part["estimate"] - part["blup"]).iloc[0])           # the fixed (mean) coefficient
+        ax.axvline(mean, color="C3", lw=1, label="mean over levels")
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_yticks(y)
+        ax.set_yticklabels(part["level"], fontsize=7)
+        ax.set_xlabel(f"gradient of {c} per {top}" if c != "intercept" else f"intercept per {top}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_episodes(episodes):
+    """Selection gradients of every episode (bars, with bootstrap intervals when available) and
+    the share of the opportunity for selection each episode contributes."""
+    plt = _plt()
+    comps = episodes.components
+    traits = episodes.traits
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1.2]})
+    width = 0.8 / (len(comps) + 1)
+    x = np.arange(len(traits))
+    for k, c in enumerate(comps + ["total"]):
+        est = episodes.gradients[c].to_numpy()
+        err = None
+        if episodes.gradients_ci_low is not None:
+            err = [est - episodes.gradients_ci_low[c].to_numpy(), episodes.gradients_ci_high[c].to_numpy() - est]
+        ax.bar(x + (k - len(comps) / 2) * width, est, width, yerr=err, capsize=2, label=c,
+               color="0.3" if c == "total" else f"C{k}")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xticks(x)
+    ax.set_xticklabels(traits)
+    ax.set_ylabel("selection gradient beta")
+    ax.legend(fontsize=7)
+    share = episodes.opportunity.loc[comps, "share"]
+    ax2.bar(range(len(comps)), share.to_numpy(), color=[f"C{k}" for k in range(len(comps))])
+    ax2.set_xticks(range(len(comps)))
+    ax2.set_xticklabels(comps, rotation=30, fontsize=8)
+    ax2.set_ylabel("share of the opportunity for selection")
     fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .canonical import CanonicalResult
+from .diagnostics import Diagnostics, check
 
 TABLE_COLUMNS = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
 VECTOR_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "p_value"]
@@ -33,6 +34,15 @@ class SelectionResult:
         (Janzen & Stern 1998) for binary/count fitness, else None.
     canonical : :class:`CanonicalResult` of gamma (None with ``quadratic=False``).
     vif : Series of variance inflation factors.
+    variance_components, random_effects_test, blups : with ``random_effects=``: variances and
+        covariances of the random coefficients (and the residual), likelihood-ratio tests of each
+        grouping and of random slopes, and per-level conditional modes with the level-specific
+        coefficients (``estimate`` = mean gradient + BLUP) and their prediction-error SDs.
+    beta_naive, repeatability : with ``measurement_error=`` or ``individual=``: the uncorrected
+        OLS gradients (attenuated) and, per trait, the measurement-error variance, latent variance,
+        repeatability (with interval) and the reliability of the recorded values.
+    imputations, missing_information : with ``missing="impute"``: the number of imputations and,
+        per estimate, the fraction of missing information and the Barnard--Rubin df.
     groups : dict group -> SelectionResult (separate analysis per group) when ``groups=`` given.
     group_test : DataFrame testing equality of gradients between groups (or None).
     bootstrap_samples : dict of bootstrap replicate arrays (``beta`` (B, p), ``gamma`` (B, p, p),
@@ -72,12 +82,23 @@ class SelectionResult:
     bootstrap: int = 0
     permutations: int = 0
     ci_method: str = "t"
+    level: float = 0.95
     methods: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     bootstrap_samples: dict[str, np.ndarray] | None = None
     data: pd.DataFrame | None = None
     models: dict[str, Any] = field(default_factory=dict, repr=False)
+    random_effects: list[str] | None = None
+    random_slopes: dict[str, list[str]] = field(default_factory=dict)
+    variance_components: pd.DataFrame | None = None
+    random_effects_test: pd.DataFrame | None = None
+    blups: pd.DataFrame | None = None
+    individual: str | None = None
+    beta_naive: pd.DataFrame | None = None
+    repeatability: pd.DataFrame | None = None
+    imputations: int = 0
+    missing_information: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ tables
     def table(self, groups: bool = False) -> pd.DataFrame:
@@ -119,6 +140,11 @@ class SelectionResult:
                       else (2 * stats.norm.sf(abs(e / s)) if s > 0 else np.nan))
                 rows.append([name, "gamma_avg", e, s, lo, hi, pv,
                              self.methods.get("gamma_avg", "")])
+        if self.variance_components is not None:
+            for _, r in self.variance_components.iterrows():
+                rows.append([f"{r['group']}:{r['term']}", "vc", r["estimate"], r.get("se", np.nan),
+                             r.get("ci_low", np.nan), r.get("ci_high", np.nan), np.nan,
+                             self.methods.get("vc", "REML")])
         out = pd.DataFrame(rows, columns=TABLE_COLUMNS)
         if self.canonical is not None:
             out = pd.concat([out, self.canonical.table()], ignore_index=True)
@@ -145,13 +171,62 @@ class SelectionResult:
             d["group_test"] = self.group_test.replace({np.nan: None}).to_dict(orient="records")
         if self.groups:
             d["groups"] = {str(g): r.to_dict() for g, r in self.groups.items()}
+        for key in ("variance_components", "random_effects_test", "blups"):
+            df = getattr(self, key)
+            if df is not None:
+                d[key] = df.replace({np.nan: None}).to_dict(orient="records")
+        if self.missing_information is not None:
+            d["imputations"] = self.imputations
+            d["missing_information"] = self.missing_information.replace({np.nan: None}).to_dict(orient="records")
+        for key in ("beta_naive", "repeatability"):
+            df = getattr(self, key)
+            if df is not None:
+                d[key] = df.reset_index(names="trait").replace({np.nan: None}).to_dict(orient="records")
+        if self.random_effects:
+            d["random_effects"], d["random_slopes"] = self.random_effects, self.random_slopes
         return d
+
+    # ------------------------------------------------------------------ statsmodels vocabulary
+    def _indexed(self) -> pd.DataFrame:
+        return self.table().set_index(["type", "term"])
+
+    @property
+    def params(self) -> pd.Series:
+        """Every estimate, indexed by ``(type, term)`` as in :meth:`table` (``("beta", "z1")``, ...)."""
+        return self._indexed()["estimate"].rename("params")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors aligned with :attr:`params`."""
+        return self._indexed()["se"].rename("bse")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """p-values aligned with :attr:`params` (NaN where none is defined)."""
+        return self._indexed()["p_value"].rename("pvalues")
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Intervals ``[lower, upper]`` aligned with :attr:`params`, at the analysis' ``level``.
+
+        ``alpha`` may be given for symmetry with statsmodels but must equal ``1 - level`` (the
+        bootstrap intervals are computed at that level): re-run with ``level=`` for another.
+        """
+        if alpha is not None and not np.isclose(alpha, 1 - self.level):
+            raise ValueError(f"this analysis has {self.level:.0%} intervals (alpha={1 - self.level:g}); "
+                             f"re-run lande_arnold(..., level={1 - alpha:g}) for alpha={alpha:g}")
+        return self._indexed()[["ci_low", "ci_high"]].set_axis(["lower", "upper"], axis=1)
 
     def response(self, G: np.ndarray | pd.DataFrame) -> pd.Series:
         """Predicted response to selection ``G @ beta`` (G on the same scale as the traits)."""
         from .response import predicted_response
 
         return predicted_response(G, self.beta["estimate"])
+
+    def check(self, **thresholds) -> Diagnostics:
+        """Diagnostics with a referee's advice: collinearity (VIF, condition number), leverage and
+        influential individuals, skewed traits, separation and events per parameter (binary fitness),
+        over-dispersion (counts). Keyword thresholds as :func:`sciml.selection.diagnostics.check`."""
+        return check(self, **thresholds)
 
     # ------------------------------------------------------------------ display
     def summary(self) -> str:
@@ -160,7 +235,8 @@ class SelectionResult:
         lines = [
             "Lande-Arnold selection analysis",
             "=" * 72,
-            f"fitness: {self.fitness} ({self.fitness_type}); traits {std}; n = {self.n}",
+            f"fitness: {self.fitness} ({self.fitness_type}); traits {std}; n = {self.n}"
+            + (f"; random effects: {', '.join(self.random_effects)}" if self.random_effects else ""),
             f"bootstrap replicates: {self.bootstrap}; permutations: {self.permutations}",
         ]
         lines += [f"note: {n}" for n in self.notes]
@@ -181,6 +257,24 @@ class SelectionResult:
                       "eigenvectors M", self.canonical.M.to_string(float_format=lambda v: f"{v: .3f}")]
         if self.vif is not None:
             lines += ["", "Variance inflation factors", self.vif.to_string(float_format=lambda v: f"{v: .2f}")]
+        if self.variance_components is not None:
+            lines += ["", f"Variance components (relative fitness scale) [{self.methods.get('vc', 'REML')}]",
+                      self.variance_components.drop(columns=[c for c in ("kind",) if c in self.variance_components])
+                      .to_string(float_format=lambda v: f"{v: .4g}", index=False)]
+        if self.random_effects_test is not None and len(self.random_effects_test):
+            lines += ["", "Random-effect tests", self.random_effects_test[["group", "test", "statistic", "df", "p_value"]]
+                      .to_string(float_format=lambda v: f"{v: .4g}", index=False)]
+        if self.blups is not None and self.random_slopes:
+            sl = self.blups[self.blups["coef"] != "intercept"]
+            lines += ["", "Per-level gradients (mean gradient + BLUP; prediction-error SD)",
+                      sl.pivot(index="level", columns="coef", values="estimate")
+                      .to_string(float_format=lambda v: f"{v: .4f}")]
+        if self.beta_naive is not None:
+            lines += ["", f"Naive gradients ignoring measurement error (attenuated)  [{self.methods.get('beta_naive', '')}]",
+                      fmt(self.beta_naive)]
+        if self.repeatability is not None:
+            lines += ["", "Measurement error and repeatability",
+                      self.repeatability.to_string(float_format=lambda v: f"{v: .4g}")]
         if self.group_test is not None:
             lines += ["", f"Do gradients differ between groups of {self.group_col!r}?",
                       self.group_test.to_string(float_format=lambda v: f"{v: .4g}")]

@@ -98,12 +98,26 @@ class FitnessSurface:
             return self._fit(Z, W)
 
     def _fit(self, Z, W) -> "FitnessSurface":
-        import gpytorch
         import torch
         from tqdm.auto import tqdm
 
         from sciml._runtime import quiet_progress
 
+        Z, W = self._validate(Z, W)
+        self.n_features_in_ = Z.shape[1]
+        self.W_mean_ = float(W.mean())
+        self.X_ = torch.tensor(np.array(Z), dtype=torch.float64)
+        bar = tqdm(range(self.n_iter), desc="fitness surface", leave=False,
+                   disable=(not self.progress) or quiet_progress())
+        model, lik = self._fit_binary(W, bar) if self.fitness_type == "binary" else self._fit_regression(W, bar)
+        self.model_, self.likelihood_ = model, lik
+        self.lengthscale_ = model.covar_module.base_kernel.lengthscale.detach().reshape(-1).clone()
+        self.outputscale_ = float(model.covar_module.outputscale.detach())
+        self.mean_ = float(model.mean_module.constant.detach())
+        return self
+
+    def _validate(self, Z, W) -> tuple[np.ndarray, np.ndarray]:
+        """Check the option and the data; set ``traits_``; return float arrays."""
         if self.fitness_type not in ("continuous", "count", "binary"):
             raise ValueError(f"fitness_type must be 'continuous', 'count' or 'binary', got {self.fitness_type!r}")
         if isinstance(Z, pd.DataFrame):
@@ -123,86 +137,72 @@ class FitnessSurface:
             raise ValueError("fitness W must be non-negative and not all zero")
         if self.fitness_type == "binary" and not set(np.unique(W)) <= {0.0, 1.0}:
             raise ValueError("binary fitness W must be 0/1")
-        self.n_features_in_ = Z.shape[1]
-        self.W_mean_ = float(W.mean())
-        gen = torch.Generator().manual_seed(0 if self.seed is None else int(self.seed))
-        dt = torch.float64
-        X = torch.tensor(np.array(Z), dtype=dt)
+        return Z, W
+
+    def _fit_binary(self, W: np.ndarray, bar):
+        """Variational GP classifier (Bernoulli probit likelihood) on inducing points (ELBO, Adam)."""
+        import gpytorch
+        import torch
+
+        dt, X = torch.float64, self.X_
         p = X.shape[1]
-        self.X_ = X
-        bar = tqdm(range(self.n_iter), desc="fitness surface", leave=False,
-                   disable=(not self.progress) or quiet_progress())
-        if self.fitness_type == "binary":
-            y = torch.tensor(np.array(W), dtype=dt)
-            n = len(y)
-            if n > self.n_inducing:
-                idx = torch.randperm(n, generator=gen)[: self.n_inducing]
-                Zi = X[idx].clone()
-            else:
-                Zi = X.clone()
+        y = torch.tensor(np.array(W), dtype=dt)
+        n = len(y)
+        gen = torch.Generator().manual_seed(0 if self.seed is None else int(self.seed))
+        Zi = X[torch.randperm(n, generator=gen)[: self.n_inducing]].clone() if n > self.n_inducing else X.clone()
 
-            class _SVGP(gpytorch.models.ApproximateGP):
-                def __init__(self, inducing):
-                    vd = gpytorch.variational.CholeskyVariationalDistribution(inducing.shape[0])
-                    vs = gpytorch.variational.VariationalStrategy(self, inducing, vd, learn_inducing_locations=False)
-                    super().__init__(vs)
-                    self.mean_module = gpytorch.means.ConstantMean()
-                    self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=p))
+        class _SVGP(gpytorch.models.ApproximateGP):
+            def __init__(self, inducing):
+                vd = gpytorch.variational.CholeskyVariationalDistribution(inducing.shape[0])
+                vs = gpytorch.variational.VariationalStrategy(self, inducing, vd, learn_inducing_locations=False)
+                super().__init__(vs)
+                self.mean_module = gpytorch.means.ConstantMean()
+                self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=p))
 
-                def forward(self, x):
-                    return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+            def forward(self, x):
+                return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
 
-            model = _SVGP(Zi).to(dt)
-            lik = gpytorch.likelihoods.BernoulliLikelihood().to(dt)
-            model.covar_module.base_kernel.lengthscale = 2.0 * torch.ones(p, dtype=dt)
-            model.train(); lik.train()
-            opt = torch.optim.Adam(list(model.parameters()) + list(lik.parameters()), lr=self.lr * 2)
-            mll = gpytorch.mlls.VariationalELBO(lik, model, num_data=n)
-            for _ in bar:
-                opt.zero_grad()
-                loss = -mll(model(X), y)
-                loss.backward()
-                opt.step()
-            model.eval(); lik.eval()
-            self.inducing_ = Zi
-            vd = model.variational_strategy._variational_distribution
-            self.v_mean_ = vd.variational_mean.detach().clone()
-            self.v_chol_ = torch.tril(vd.chol_variational_covar.detach().clone())
-            self.noise_ = None
-        else:
-            y = torch.as_tensor(W / W.mean(), dtype=dt)
+        model = _SVGP(Zi).to(dt)
+        lik = gpytorch.likelihoods.BernoulliLikelihood().to(dt)
+        model.covar_module.base_kernel.lengthscale = 2.0 * torch.ones(p, dtype=dt)
+        _adam(model, lik, gpytorch.mlls.VariationalELBO(lik, model, num_data=n), X, y, self.lr * 2,
+              list(model.parameters()) + list(lik.parameters()), bar)
+        self.inducing_ = Zi
+        vd = model.variational_strategy._variational_distribution
+        self.v_mean_ = vd.variational_mean.detach().clone()
+        self.v_chol_ = torch.tril(vd.chol_variational_covar.detach().clone())
+        self.noise_ = None
+        return model, lik
 
-            class _ExactGP(gpytorch.models.ExactGP):
-                def __init__(self, x, t, lk):
-                    super().__init__(x, t, lk)
-                    self.mean_module = gpytorch.means.ConstantMean()
-                    self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=p))
+    def _fit_regression(self, W: np.ndarray, bar):
+        """Exact GP regression of relative fitness (Gaussian likelihood; marginal likelihood, Adam)."""
+        import gpytorch
+        import torch
 
-                def forward(self, x):
-                    return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+        dt, X = torch.float64, self.X_
+        p = X.shape[1]
+        y = torch.as_tensor(W / W.mean(), dtype=dt)
 
-            lik = gpytorch.likelihoods.GaussianLikelihood().to(dt)
-            model = _ExactGP(X, y, lik).to(dt)
-            model.mean_module.constant.data.fill_(float(y.mean()))
-            model.covar_module.base_kernel.lengthscale = 2.0 * torch.ones(p, dtype=dt)
-            model.covar_module.outputscale = float(y.var()) / 2
-            lik.noise = float(y.var()) / 2
-            model.train(); lik.train()
-            opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-            mll = gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)
-            for _ in bar:
-                opt.zero_grad()
-                loss = -mll(model(X), y)
-                loss.backward()
-                opt.step()
-            model.eval(); lik.eval()
-            self.y_ = y
-            self.noise_ = float(lik.noise.detach())
-        self.model_, self.likelihood_ = model, lik
-        self.lengthscale_ = model.covar_module.base_kernel.lengthscale.detach().reshape(-1).clone()
-        self.outputscale_ = float(model.covar_module.outputscale.detach())
-        self.mean_ = float(model.mean_module.constant.detach())
-        return self
+        class _ExactGP(gpytorch.models.ExactGP):
+            def __init__(self, x, t, lk):
+                super().__init__(x, t, lk)
+                self.mean_module = gpytorch.means.ConstantMean()
+                self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=p))
+
+            def forward(self, x):
+                return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+        lik = gpytorch.likelihoods.GaussianLikelihood().to(dt)
+        model = _ExactGP(X, y, lik).to(dt)
+        model.mean_module.constant.data.fill_(float(y.mean()))
+        model.covar_module.base_kernel.lengthscale = 2.0 * torch.ones(p, dtype=dt)
+        model.covar_module.outputscale = float(y.var()) / 2
+        lik.noise = float(y.var()) / 2
+        _adam(model, lik, gpytorch.mlls.ExactMarginalLogLikelihood(lik, model), X, y, self.lr,
+              model.parameters(), bar)
+        self.y_ = y
+        self.noise_ = float(lik.noise.detach())
+        return model, lik
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -367,6 +367,22 @@ class FitnessSurface:
         self.gamma_matrix_ = pd.DataFrame(Gm.mean(0), index=self.traits_, columns=self.traits_)
         self.beta_samples_, self.gamma_samples_ = B, Gm
         return beta, gamma
+
+
+def _adam(model, lik, mll, X, y, lr: float, params, bar) -> None:
+    """Maximise ``mll(model(X), y)`` with Adam for the steps of ``bar``; leave model and likelihood in eval mode."""
+    import torch
+
+    model.train()
+    lik.train()
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in bar:
+        opt.zero_grad()
+        loss = -mll(model(X), y)
+        loss.backward()
+        opt.step()
+    model.eval()
+    lik.eval()
 
 
 def fitness_surface(result, traits: Sequence[str] | None = None, **kwargs) -> FitnessSurface:

@@ -5,6 +5,13 @@ A workflow is a module ``sciml.workflows.<name>`` with a ``Config`` dataclass, `
 jobs (locally, in a process pool, or as Slurm job arrays), skips jobs whose ``result.json``
 already exists, and writes the report.
 
+The engine's modules, bottom-up (each imports only modules above it in this list):
+``jobs`` (Job, plan checks) -> ``outcomes`` (JobOutcome, RunResult) -> ``worker`` (run_job and the
+job folder) -> ``registry`` (finding workflows) -> ``validate`` (typed dataclass validation) ->
+``config`` (ExecutorConfig, RunSpec, YAML) -> ``executors`` (local, pool, slurm; one protocol) ->
+``run_files`` (run.json, config.yaml, metrics) -> ``runner`` (run_workflow) -> ``demo`` ->
+``template`` -> ``cli``. ``engine`` re-exports the names it always had.
+
 Example
 -------
 >>> from sciml.workflows import run_workflow
@@ -18,31 +25,14 @@ Command line: ``sciml workflow run CONFIG.yaml [--executor local|slurm] [--dry-r
 """
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
-from .config import ExecutorConfig, RunSpec, from_dict, load_run_config
-from .engine import WORKFLOWS, Job, JobOutcome, RunResult, available_workflows, load_workflow, run_spec, run_workflow
-
-__all__ = [
-    "Job",
-    "JobOutcome",
-    "RunResult",
-    "ExecutorConfig",
-    "RunSpec",
-    "WORKFLOWS",
-    "available_workflows",
-    "from_dict",
-    "load_run_config",
-    "load_workflow",
-    "run_demo",
-    "run_spec",
-    "run_workflow",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "run_demo":
-        from .demo import run_demo
-
-        return run_demo
-    raise AttributeError(f"module 'sciml.workflows' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, by_module={
+    "jobs": ["Job"],
+    "outcomes": ["JobOutcome", "RunResult"],
+    "registry": ["WORKFLOWS", "available_workflows", "load_workflow"],
+    "validate": ["from_dict"],
+    "config": ["ExecutorConfig", "RunSpec", "load_run_config", "make_spec"],
+    "runner": ["run_workflow", "run_spec"],
+    "demo": ["run_demo"],
+})

@@ -1,9 +1,12 @@
-"""``sciml workflow run|list|config|status`` and ``sciml demo``.
+"""``sciml workflow run|list|config|status`` and ``sciml demo``, and ``script_main`` of the thin
+``workflows/<name>.py`` scripts.
 
-Only light imports here (typer, yaml); workflow modules and torch load inside the commands.
+The top of the package: only light imports (typer, yaml, the engine); the science of a workflow
+(torch, ...) loads inside its job functions.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -11,34 +14,14 @@ from typing import List, Optional
 
 import typer
 
-__all__ = ["register", "script_main", "apply_overrides"]
+from .config import apply_overrides, load_run_config
+from .demo import run_demo
+from .registry import WORKFLOWS, available_workflows, load_workflow
+from .runner import run_spec
+from .template import config_template, doc_summary
+from .worker import job_state
 
-
-def apply_overrides(data: dict, assignments: List[str]) -> dict:
-    """Apply ``key.path=value`` assignments (values parsed as YAML) to a nested dict, in place.
-
-    >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
-    {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
-    """
-    import yaml
-
-    for item in assignments:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ValueError(f"--set {item!r}: empty key component")
-        node = data
-        for p in parts[:-1]:
-            nxt = node.get(p)
-            if nxt is None:
-                nxt = node[p] = {}
-            if not isinstance(nxt, dict):
-                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
-            node = nxt
-        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
-    return data
+__all__ = ["register", "script_main", "apply_overrides", "config_template"]
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -53,26 +36,9 @@ def run_config(config: Path, executor: Optional[str] = None, out: Optional[Path]
 
     ``demo=True`` replaces the file's ``config:`` by the workflow's ``demo_config()`` (before ``overrides``).
     """
-    from .config import load_run_config, load_yaml, resolve_workflow_ref, to_dict
-    from .engine import load_workflow, run_spec
-
+    assignments = list(overrides or []) + ([f"executor.workers={workers}"] if workers is not None else [])
     try:
-        data = load_yaml(config)
-        if not isinstance(data, dict):
-            raise ValueError(f"{config}: expected a mapping with keys workflow, out, executor, config")
-        if isinstance(data.get("workflow"), str):
-            data["workflow"] = resolve_workflow_ref(data["workflow"], config)
-        if demo:
-            if "workflow" not in data:
-                raise ValueError(f"{config}: missing key 'workflow'")
-            data["config"] = to_dict(load_workflow(data["workflow"]).demo_config())
-        if overrides:
-            apply_overrides(data, overrides)
-        if workers is not None:
-            data = dict(data)
-            data.setdefault("executor", {})
-            data["executor"] = {**(data["executor"] or {}), "workers": workers}
-        spec = load_run_config(data, executor=executor, out=out)
+        spec = load_run_config(config, executor=executor, out=out, demo=demo, overrides=assignments)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return 2
@@ -110,16 +76,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a workflow from a YAML file. Jobs with results in the output folder are skipped, so running
         the same command again resumes, and resubmits only failed jobs."""
-        if executor is not None and executor not in ("local", "slurm"):
-            _fail(f"--executor: expected 'local' or 'slurm', got {executor!r}")
         code = run_config(config, executor, out, dry_run, workers, wait, force, set_, demo)
         raise typer.Exit(code)
 
     @wf.command("list")
     def list_cmd() -> None:
         """List the shipped workflows (and whether each is installed)."""
-        from .engine import WORKFLOWS, available_workflows, load_workflow
-
         have = set(available_workflows())
         for name in WORKFLOWS:
             if name not in have:
@@ -130,7 +92,7 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # a broken module must not hide the others
                 typer.echo(f"{name:20s} (import failed: {type(exc).__name__}: {exc})")
                 continue
-            typer.echo(f"{name:20s} {_doc_summary(mod.__doc__, 100)}")
+            typer.echo(f"{name:20s} {doc_summary(mod.__doc__, 100)}")
 
     @wf.command("config")
     def config_cmd(
@@ -149,8 +111,6 @@ def register(app: typer.Typer) -> None:
     @wf.command("status")
     def status_cmd(out: Path = typer.Argument(..., help="Output folder of a run.")) -> None:
         """Show the jobs of a run (from run.json and the job folders)."""
-        from .engine import job_state
-
         index = out / "run.json"
         if not index.exists():
             _fail(f"{out}: no run.json (not a workflow output folder, or never run)")
@@ -174,106 +134,18 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes per workflow."),
     ) -> None:
         """Run all workflows on tiny settings (a few minutes on a laptop) into one report folder with index.md."""
-        from .demo import run_demo
-
         res = run_demo(out, only or None, executor={"kind": "local", "workers": workers}, fresh=not resume,
                        echo=typer.echo)
         raise typer.Exit(0 if res.ok else 1)
 
 
-def config_template(name: str, *, demo: bool = False, executor: str = "local", out: Optional[Path] = None) -> str:
-    """A complete, commented YAML run configuration for workflow ``name``."""
-    import yaml
-
-    from .config import ExecutorConfig, to_dict
-    from .engine import load_workflow
-
-    mod = load_workflow(name)
-    cfg = mod.demo_config() if demo else mod.Config()
-    short = Path(name).stem if name.endswith(".py") else name.rsplit(".", 1)[-1]
-    ex = to_dict(ExecutorConfig(kind=executor))  # type: ignore[arg-type]
-    if executor == "local":
-        ex = {"kind": "local", "workers": 1}
-    summary = _doc_summary(mod.__doc__)
-    head = [f"# sciml workflow: {short}" + (f" -- {summary}" if summary else ""),
-            "# Run: sciml workflow run THIS.yaml [--executor local|slurm] [--dry-run]",
-            f"# Fields of `config` are those of sciml.workflows.{short}.Config" if "." not in name
-            else f"# Fields of `config` are those of Config in {name}" if name.endswith(".py")
-            else f"# Fields of `config` are those of {name}.Config"]
-    body = {"workflow": name, "out": str(out or Path("runs") / short), "executor": ex}
-    text = "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False) + "config:\n"
-    comments = _field_comments(mod.Config)
-    values = to_dict(cfg)
-    if not values:
-        return text.rstrip("\n") + " {}\n"
-    for key, value in values.items():
-        chunk = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False, width=100).rstrip("\n")
-        lines = chunk.splitlines()
-        if comments.get(key):
-            lines[0] += f"  # {comments[key]}"
-        text += "".join(f"  {ln}\n" for ln in lines)
-    return text
-
-
-def _doc_summary(doc: Optional[str], width: int = 160) -> str:
-    """First paragraph of a docstring on one line (shortened to ``width``)."""
-    para = []
-    for line in (doc or "").strip().splitlines():
-        if not line.strip():
-            break
-        para.append(line.strip())
-    text = " ".join(para).replace("``", "")
-    if text.startswith("Workflow ") and ": " in text[:60]:
-        text = text.split(": ", 1)[1]
-    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
-
-
-def _field_comments(cls: type) -> dict:
-    """Trailing ``# comments`` of the dataclass fields in the source (used as YAML comments),
-    including fields inherited from dataclass bases."""
-    found: dict = {}
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        for key, text in _class_comments(klass).items():
-            found.setdefault(key, text)
-    return found
-
-
-def _class_comments(cls: type) -> dict:
-    import inspect
-    import io
-    import tokenize
-
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    found: dict = {}
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, IndentationError):
-        return {}
-    line_start: dict = {}
-    for tok in tokens:
-        if tok.type == tokenize.NAME and tok.start[0] not in line_start:
-            line_start[tok.start[0]] = tok
-        if tok.type == tokenize.COMMENT:
-            first = line_start.get(tok.start[0])
-            if first is not None and first.start[1] == 4:  # a field line directly in the class body
-                found.setdefault(first.string, tok.string.lstrip("#").strip())
-    return found
-
-
 def script_main(name: str, default_config: Optional[Path] = None, argv: Optional[List[str]] = None) -> int:
     """Entry point of the thin ``workflows/<name>.py`` scripts (argparse, then the engine)."""
-    import argparse
-
     p = argparse.ArgumentParser(prog=f"workflows/{name}.py",
                                 description=f"Run the {name} workflow (see `sciml workflow run --help`).")
     p.add_argument("config", nargs="?", type=Path, default=default_config,
                    help=f"YAML run configuration (default: {default_config})")
-    p.add_argument("--executor", "-e", choices=["local", "slurm"], default=None)
+    p.add_argument("--executor", "-e", default=None, help="local or slurm (overrides the YAML)")
     p.add_argument("--out", "-o", type=Path, default=None)
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--demo", action="store_true", help="use the tiny demo settings (ignores the config file's config:)")

@@ -18,210 +18,31 @@ Every key is checked against the dataclass it fills; errors name the key path
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import enum
 import os
 import re
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
-from typing import Any, Literal, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+
+from .registry import load_workflow, resolve_workflow_ref, workflow_name
+from .validate import check_keys, describe_value, from_dict, to_dict, validate
 
 __all__ = [
     "ExecutorConfig",
     "RunSpec",
+    "make_spec",
+    "apply_overrides",
     "from_dict",
     "to_dict",
     "load_yaml",
     "load_run_config",
     "parse_time_minutes",
     "parse_mem",
+    "resolve_workflow_ref",
 ]
-
-
-# --------------------------------------------------------------------------- typed validation
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is type(None):
-        return "null"
-    if tp is Any:
-        return "any value"
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in args)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (list, typing.List, tuple, set, frozenset) or origin is typing.Sequence:
-        inner = ", ".join(_type_name(a) for a in args if a is not Ellipsis)
-        return f"list of {inner}" if inner else "list"
-    if origin in (dict, typing.Dict) or origin is typing.Mapping:
-        return f"mapping {_type_name(args[0])} -> {_type_name(args[1])}" if args else "mapping"
-    if isinstance(tp, type):
-        if issubclass(tp, PurePath):
-            return "path (string)"
-        if dataclasses.is_dataclass(tp):
-            return f"mapping of {tp.__name__} fields"
-        return tp.__name__
-    return str(tp)
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it (converted where lossless)."""
-    if tp is Any or tp is object:
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            if type(None) in args:
-                return None
-            raise TypeError(f"{where}: expected {_type_name(tp)}, got null")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ValueError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    if origin in (list, typing.List, set, frozenset) or origin is typing.Sequence or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-        inner = args[0] if args else Any
-        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-        return set(items) if origin in (set, frozenset) else items if origin is not tuple else tuple(items)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-        if args and len(args) != len(value):
-            raise ValueError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args or [Any] * len(value))))
-    if origin in (dict, typing.Dict) or origin is typing.Mapping or tp is dict:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-        kt, vt = args if args else (Any, Any)
-        return {_coerce(k, kt, f"{where} key"): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(tp, type):
-        if dataclasses.is_dataclass(tp):
-            if isinstance(value, tp):
-                return value
-            return from_dict(tp, value, where=where)
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError(f"{where}: expected bool (true/false), got {_got(value)}")
-        if tp is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise TypeError(f"{where}: expected int, got {_got(value)}")
-        if tp is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-            if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-                try:
-                    return float(value)
-                except ValueError:
-                    pass
-            raise TypeError(f"{where}: expected float, got {_got(value)}")
-        if tp is str:
-            if isinstance(value, str):
-                return value
-            raise TypeError(f"{where}: expected str, got {_got(value)}")
-        if issubclass(tp, PurePath):
-            if isinstance(value, (str, PurePath)):
-                return tp(value)
-            raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-        if issubclass(tp, enum.Enum):
-            try:
-                return tp(value)
-            except ValueError:
-                raise ValueError(
-                    f"{where}: expected one of {[m.value for m in tp]}, got {value!r}"
-                ) from None
-        if isinstance(value, tp):
-            return value
-        raise TypeError(f"{where}: expected {_type_name(tp)}, got {_got(value)}")
-    return value  # annotations we do not understand are not checked
-
-
-def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str = "config") -> Any:
-    """Build the dataclass ``cls`` from a mapping, checking every key and value type.
-
-    Unknown keys raise ``ValueError`` (with the closest valid key); values of the wrong type raise
-    ``TypeError`` naming the key path and the expected type. Missing keys take the field defaults.
-
-    Example
-    -------
-    >>> from dataclasses import dataclass
-    >>> @dataclass
-    ... class C:
-    ...     lr: float = 1e-3
-    ...     seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
-    >>> from_dict(C, {"lr": 0.01, "seeds": [1, 2]})
-    C(lr=0.01, seeds=[1, 2])
-    >>> from_dict(C, {"lr": "fast"})
-    Traceback (most recent call last):
-    ...
-    TypeError: config.lr: expected float, got str 'fast'
-    """
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise TypeError(f"{where}: {cls!r} is not a dataclass")
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise TypeError(f"{where}: expected a mapping of {cls.__name__} fields, got {_got(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"{where}: unknown key {key!r}{hint}; valid keys for {cls.__name__}: {', '.join(fields)}"
-            )
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # unresolvable annotations: check nothing rather than fail
-        hints = {}
-    values = {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:  # __post_init__ validation of the dataclass
-        msg = str(exc)
-        raise type(exc)(msg if msg.startswith(where) else f"{where}: {msg}") from exc
-
-
-def to_dict(obj: Any) -> Any:
-    """A dataclass (or nested containers) as plain YAML/JSON-able Python data."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_dict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, PurePath):
-        return str(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return obj
 
 
 # --------------------------------------------------------------------------- Slurm-style values
@@ -326,8 +147,7 @@ class ExecutorConfig:
     log_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("local", "slurm"):
-            raise ValueError(f"kind: expected 'local' or 'slurm', got {self.kind!r}")
+        # value ranges only: types and `kind` are checked from the annotations by validate()
         for name in ("workers", "cpus", "array_parallelism"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)!r}")
@@ -370,8 +190,6 @@ class RunSpec:
 
 def load_yaml(path: str | os.PathLike) -> Any:
     """Read a YAML file; errors name the file (and line, for syntax errors)."""
-    import yaml
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
@@ -384,12 +202,83 @@ def load_yaml(path: str | os.PathLike) -> Any:
 _TOP_KEYS = ("workflow", "out", "executor", "config")
 
 
-def resolve_workflow_ref(name: str, yaml_path: str | os.PathLike | None = None) -> str:
-    """A ``.py`` workflow file is looked up relative to the current folder, then to the YAML file's folder."""
-    if isinstance(name, str) and name.endswith(".py") and not Path(name).expanduser().is_absolute():
-        if not Path(name).exists() and yaml_path is not None and (Path(yaml_path).parent / name).exists():
-            return str((Path(yaml_path).parent / name).absolute())
-    return name
+def _expand(path: str | os.PathLike) -> str:
+    return os.path.expanduser(os.path.expandvars(str(path)))
+
+
+def make_spec(
+    workflow: str | os.PathLike | ModuleType,
+    config: Any = None,
+    out: str | os.PathLike | None = None,
+    executor: ExecutorConfig | Mapping[str, Any] | str | None = None,
+    *,
+    source: Path | None = None,
+) -> RunSpec:
+    """Validate a run's settings: the one place every entry point (``run_workflow``,
+    ``load_run_config``, ``sciml workflow run``, the ``workflows/*.py`` scripts) goes through.
+
+    ``config``: the workflow's ``Config``, a mapping of its fields, or None (defaults); ``executor``:
+    an :class:`ExecutorConfig`, a mapping of its fields, ``"local"``/``"slurm"`` or None. Both are
+    checked by :func:`~sciml.workflows.validate.validate` (instances too). ``out``: ``$VARS`` and ``~``
+    are expanded; default ``runs/<workflow>``. A ``.py`` workflow is recorded by its absolute path,
+    so that the saved ``config.yaml`` finds it again.
+
+    Example
+    -------
+    >>> spec = make_spec("selection_report", {"bootstrap": 100}, "runs/b", "local")
+    >>> spec.config.bootstrap, spec.executor.kind, str(spec.out)
+    (100, 'local', 'runs/b')
+    """
+    module = load_workflow(workflow)
+    if isinstance(workflow, ModuleType):
+        ref, short = workflow_name(module), workflow_name(module).rsplit(".", 1)[-1]
+    elif str(workflow).endswith(".py"):
+        ref, short = str(Path(workflow).expanduser().absolute()), Path(workflow).stem
+    else:
+        ref, short = str(workflow), str(workflow).rsplit(".", 1)[-1]
+    cfg = validate(module.Config, config, where="config")
+    ex = validate(ExecutorConfig, {"kind": executor} if isinstance(executor, str) else executor, where="executor")
+    if ex.log_dir:
+        ex = dataclasses.replace(ex, log_dir=_expand(ex.log_dir))
+    if out is None:
+        out = Path("runs") / short
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a path (string), got {describe_value(out)}")
+    return RunSpec(workflow=ref, config=cfg, out=Path(_expand(out)), executor=ex, source=source)
+
+
+def apply_overrides(data: dict, assignments: Sequence[str]) -> dict:
+    """Apply ``key.path=value`` assignments (values parsed as YAML) to a nested dict, in place.
+
+    >>> apply_overrides({"config": {"n": 1}}, ["config.n=3", "executor.kind=slurm"])
+    {'config': {'n': 3}, 'executor': {'kind': 'slurm'}}
+    """
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. config.n_seeds=3")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ValueError(f"--set {item!r}: empty key component")
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    return data
+
+
+def _workflow_ref(data: Mapping[str, Any], where: str, path: Path | None) -> str:
+    if "workflow" not in data:
+        raise ValueError(f"{where}: missing key 'workflow' (the workflow name, e.g. 'selection_report')")
+    name = data["workflow"]
+    if not isinstance(name, str):
+        raise TypeError(f"{where}: workflow: expected str, got {describe_value(name)}")
+    return resolve_workflow_ref(name, path)
 
 
 def load_run_config(
@@ -397,54 +286,40 @@ def load_run_config(
     *,
     executor: str | None = None,
     out: str | os.PathLike | None = None,
+    demo: bool = False,
+    overrides: Sequence[str] = (),
 ) -> RunSpec:
     """Load and validate a run configuration from a YAML file or a mapping.
 
-    ``executor`` (``"local"``/``"slurm"``) overrides ``executor.kind``; ``out`` overrides ``out``.
-    A relative ``out`` is taken relative to the current directory; ``$VARS`` and ``~`` are expanded.
+    ``executor`` (``"local"``/``"slurm"``) overrides ``executor.kind``; ``out`` overrides ``out``;
+    ``demo=True`` replaces ``config`` by the workflow's ``demo_config()``; then ``overrides``
+    (``"config.n_seeds=3"``, values parsed as YAML) are applied. A relative ``out`` is taken relative
+    to the current directory; ``$VARS`` and ``~`` are expanded. A ``.py`` workflow is looked up
+    relative to the current directory, then to the YAML file. Validation: :func:`make_spec`.
 
     Example
     -------
-    >>> spec = load_run_config({"workflow": "selection_report", "out": "runs/b"})  # doctest: +SKIP
-    >>> spec.config                                                                # doctest: +SKIP
-    Config(...)
+    >>> spec = load_run_config({"workflow": "selection_report", "out": "runs/b"})
+    >>> type(spec.config).__module__, spec.executor.kind
+    ('sciml.workflows.selection_report', 'local')
     """
-    from .engine import load_workflow
-
     path: Path | None = None
     if isinstance(source, Mapping):
-        data = dict(source)
-        where = "run config"
+        data, where = dict(source), "run config"
     else:
         path = Path(source)
-        data = load_yaml(path)
-        where = str(path)
+        data, where = load_yaml(path), str(path)
         if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: expected a mapping with keys {', '.join(_TOP_KEYS)}, got {_got(data)}")
-    for key in data:
-        if key not in _TOP_KEYS:
-            close = difflib.get_close_matches(str(key), _TOP_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{where}: unknown top-level key {key!r}{hint}; valid keys: {', '.join(_TOP_KEYS)}")
-    if "workflow" not in data:
-        raise ValueError(f"{where}: missing key 'workflow' (the workflow name, e.g. 'selection_report')")
-    name = data["workflow"]
-    if not isinstance(name, str):
-        raise TypeError(f"{where}: workflow: expected str, got {_got(name)}")
-    name = resolve_workflow_ref(name, path)
-    module = load_workflow(name)
-    cfg = from_dict(module.Config, data.get("config") or {}, where="config")
-    ex = from_dict(ExecutorConfig, data.get("executor") or {}, where="executor")
+            raise ValueError(f"{where}: expected a mapping with keys {', '.join(_TOP_KEYS)}, got {describe_value(data)}")
+        data = dict(data)
+    if demo:
+        data["config"] = to_dict(load_workflow(_workflow_ref(data, where, path)).demo_config())
+    apply_overrides(data, overrides)
+    check_keys(data, list(_TOP_KEYS), where, kind="top-level key")
+    name = _workflow_ref(data, where, path)
+    ex = data.get("executor") or {}
     if executor is not None:
-        if executor not in ("local", "slurm"):
-            raise ValueError(f"executor: expected 'local' or 'slurm', got {executor!r}")
-        ex = dataclasses.replace(ex, kind=executor)
-    out_value = out if out is not None else data.get("out")
-    if out_value is None:
-        out_value = Path("runs") / name.rsplit(".", 1)[-1]
-    if not isinstance(out_value, (str, os.PathLike)):
-        raise TypeError(f"{where}: out: expected a path (string), got {_got(out_value)}")
-    out_path = Path(os.path.expanduser(os.path.expandvars(str(out_value))))
-    if ex.log_dir:
-        ex = dataclasses.replace(ex, log_dir=os.path.expanduser(os.path.expandvars(ex.log_dir)))
-    return RunSpec(workflow=name, config=cfg, out=out_path, executor=ex, source=path)
+        if not isinstance(ex, Mapping):  # let the validator name the problem
+            raise TypeError(f"executor: expected a mapping of ExecutorConfig fields, got {describe_value(ex)}")
+        ex = {**ex, "kind": executor}
+    return make_spec(name, data.get("config"), out if out is not None else data.get("out"), ex, source=path)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._io import atomic_write_json, atomic_write_text
-from .engine import WORKFLOWS, load_workflow, run_workflow
+from .registry import WORKFLOWS, load_workflow
+from .runner import run_workflow
 
 __all__ = ["DemoEntry", "DemoResult", "run_demo"]
 

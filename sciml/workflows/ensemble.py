@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from .engine import Job
+from .jobs import Job
 
 
 @dataclass
@@ -155,7 +155,9 @@ committee (mean prediction, spread = standard deviation across members) on {summ
 ## Does the spread track the error?
 
 - Spearman correlation of per-atom force spread with force error: {summ['forces_spearman_std_vs_error']:.3f}
-  (p = {summ['forces_spearman_pvalue']:.2g}); per-structure energy spread vs |error|: {summ['energy_spearman_std_vs_error']:.3f}.
+  over {summ['n_atoms']} atoms (p = {summ['forces_spearman_pvalue']:.2g}; a random ranking exceeds
+  {summ['forces_spearman_null_999']:.3f} with probability 0.1 %); per-structure energy spread vs |error|:
+  {summ['energy_spearman_std_vs_error']:.3f}.
 - Force components within the committee's 68 % / 95 % intervals (1σ / 1.96σ): {summ['forces_coverage_68']:.2f} / {summ['forces_coverage_95']:.2f}
   (0.68 / 0.95 if the spread were a calibrated Gaussian error bar).
 - RMS error / RMS spread = {summ['forces_error_to_std_ratio']:.2f} (> 1: the committee is over-confident;

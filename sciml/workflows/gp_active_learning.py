@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .engine import Job
+from .jobs import Job
 
 
 @dataclass

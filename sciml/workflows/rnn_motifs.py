@@ -1,5 +1,9 @@
-"""Workflow ``rnn_motifs``: train RNNs on splice-site recognition over K seeds (one job per
-seed), then compare the network motifs of their recurrent circuits before vs after training.
+"""Workflow ``rnn_motifs``: train and calibrate RNNs on splice-site recognition over K seeds
+(one job per seed), then compare the motifs of their circuits before vs after training.
+
+The report holds the paired motif tests, the expected calibration error before/after (a
+temperature fitted on each seed's validation windows) and a reliability diagram
+(``reliability.png``).
 
 All science lives in :mod:`sciml.motifs.study`; this module only maps the workflow contract
 (``Config``, ``demo_config``, ``plan``, ``report``) onto it.
@@ -10,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sciml.motifs.study import StudyConfig, analyse_seeds, run_seed
-from sciml.workflows.engine import Job
+from sciml.workflows.jobs import Job
 
 __all__ = ["Config", "demo_config", "plan", "report"]
 
@@ -33,5 +37,6 @@ def plan(cfg: Config) -> list[Job]:
 
 
 def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
-    """Paired before/after analysis across seeds: metrics.json, CSVs, plots and report.md in ``out``."""
+    """Paired before/after analysis across seeds: metrics.json, CSVs, plots (incl. the reliability
+    diagram) and report.md in ``out``."""
     return analyse_seeds(results).save(out)

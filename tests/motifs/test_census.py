@@ -1,5 +1,6 @@
 """Motif census: 3-node counts equal networkx's triadic census; 4-node counts equal an
-independent brute-force counter and igraph's motifs_randesu (classes matched by isomorphism)."""
+independent brute-force counter and igraph's motifs_randesu (classes matched by isomorphism);
+both engines (compiled numba, vectorised numpy) give those counts."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,18 @@ import numpy as np
 import pytest
 
 import sciml.motifs.census as census
+import sciml.motifs.census_numpy as census_numpy
+import sciml.motifs.engine as engine_mod
 from sciml.motifs import MOTIF_NAMES, TRIAD_CODES, motif_census, motif_graph, motif_keys, triad_census
+
+ENGINES = ["numba", "numpy"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    if request.param == "numba" and not engine_mod.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    return request.param
 
 
 def _random_digraph(rng, n, p, p_mutual=0.0):
@@ -25,24 +37,38 @@ GRAPH_KINDS = [(0.03, 0.0), (0.1, 0.0), (0.5, 0.0), (0.9, 0.0), (0.1, 0.8), (0.3
 
 
 @pytest.mark.parametrize("p,p_mutual", GRAPH_KINDS)
-@pytest.mark.parametrize("dense", [True, False])
-def test_triads_match_networkx(p, p_mutual, dense, monkeypatch):
-    if not dense:  # exercise the sorted-key (large-graph) code path on small graphs
-        monkeypatch.setattr(census._Skeleton, "DENSE_MAX", 0)
+@pytest.mark.parametrize("variant", ["numba", "numpy-dense", "numpy-sparse"])
+def test_triads_match_networkx(p, p_mutual, variant, monkeypatch):
+    engine, _, layout = variant.partition("-")
+    if engine == "numba" and not engine_mod.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    if layout == "sparse":  # exercise the sorted-key (large-graph) code path on small graphs
+        monkeypatch.setattr(census_numpy._Skeleton, "DENSE_MAX", 0)
     rng = np.random.default_rng(int(p * 1000) + int(p_mutual * 10))
     for _ in range(6):
         n = int(rng.integers(3, 45))
         G = _random_digraph(rng, n, p, p_mutual)
         if G.number_of_edges() == 0:
             continue
-        assert triad_census(G) == dict(nx.triadic_census(G))
+        assert triad_census(G, engine=engine) == dict(nx.triadic_census(G))
 
 
-def test_triads_match_networkx_larger_sparse():
+def test_triads_match_networkx_larger_sparse(engine):
     G = _random_digraph(np.random.default_rng(3), 300, 0.02, 0.3)
-    ours = motif_census(G, size=3)
+    ours = motif_census(G, size=3, engine=engine)
     ref = nx.triadic_census(G)
     assert ours == {k: ref[k] for k in TRIAD_CODES}
+
+
+def test_triads_with_hubs_and_isolated_nodes(engine):
+    """Rows longer than the insertion-sort limit, isolated nodes and a fully mutual clique."""
+    rng = np.random.default_rng(5)
+    G = _random_digraph(rng, 200, 0.01, 0.3)
+    G.add_edges_from((0, v) for v in range(1, 120))  # hub: skeleton row of > 100 entries
+    G.add_edges_from((v, 1) for v in range(50, 150, 2))
+    G.add_edges_from((u, v) for u in range(190, 195) for v in range(190, 195) if u != v)
+    G.add_nodes_from(range(200, 230))  # isolated
+    assert triad_census(G, engine=engine) == dict(nx.triadic_census(G))
 
 
 def _brute_mfinder_id(A):
@@ -69,17 +95,17 @@ def _brute_census4(G):
 
 
 @pytest.mark.parametrize("p,p_mutual", [(0.15, 0.0), (0.35, 0.5), (0.7, 0.2)])
-def test_four_node_matches_brute_force(p, p_mutual):
+def test_four_node_matches_brute_force(p, p_mutual, engine):
     rng = np.random.default_rng(7)
     for _ in range(3):
         G = _random_digraph(rng, int(rng.integers(5, 12)), p, p_mutual)
         if G.number_of_edges() == 0:
             continue
-        ours = {k: v for k, v in motif_census(G, size=4).items() if v}
+        ours = {k: v for k, v in motif_census(G, size=4, engine=engine).items() if v}
         assert ours == _brute_census4(G)
 
 
-def test_four_node_matches_igraph(monkeypatch):
+def test_four_node_matches_igraph(engine, monkeypatch):
     ig = pytest.importorskip("igraph")
     # map igraph isoclass ids to our keys by isomorphism (via the brute-force canonical ID)
     iso_to_key = {}
@@ -92,15 +118,15 @@ def test_four_node_matches_igraph(monkeypatch):
             iso_to_key[k] = _brute_mfinder_id(A)
     assert sorted(iso_to_key.values()) == motif_keys(4)
     rng = np.random.default_rng(11)
-    for dense in (True, False):
+    for dense in (True, False) if engine == "numpy" else (False,):
         if not dense:
-            monkeypatch.setattr(census._Skeleton, "DENSE_MAX", 0)
+            monkeypatch.setattr(census_numpy._Skeleton, "DENSE_MAX", 0)
         for p, pm in [(0.05, 0.0), (0.2, 0.5), (0.5, 0.9)]:
             n = int(rng.integers(20, 60))
             G = _random_digraph(rng, n, p, pm)
             g = ig.Graph(n=n, edges=list(G.edges()), directed=True)
             ref = {iso_to_key[k]: int(v) for k, v in enumerate(g.motifs_randesu(size=4)) if k in iso_to_key}
-            assert motif_census(G, size=4) == ref
+            assert motif_census(G, size=4, engine=engine) == ref
 
 
 def test_keys_names_and_patterns_roundtrip():
@@ -117,9 +143,45 @@ def test_keys_names_and_patterns_roundtrip():
         motif_graph(3)
 
 
-def test_self_loops_and_multiedges_ignored():
+def test_self_loops_and_multiedges_ignored(engine):
     G = nx.MultiDiGraph([(0, 1), (0, 1), (1, 2), (0, 2), (2, 2)])
-    assert motif_census(G)["030T"] == 1 and sum(motif_census(G).values()) == 1
+    counts = motif_census(G, engine=engine)
+    assert counts["030T"] == 1 and sum(counts.values()) == 1
+
+
+def test_node_labels_of_any_kind_give_the_same_census(engine):
+    G = _random_digraph(np.random.default_rng(9), 40, 0.08, 0.3)
+    ref = motif_census(G, size=4, engine=engine)
+    order = list(np.random.default_rng(1).permutation(40))
+    relabelled = [
+        nx.relabel_nodes(G, {v: f"n{v}" for v in G}),  # strings
+        nx.relabel_nodes(G, {v: float(v) for v in G}),  # floats equal to 0..n-1
+        nx.relabel_nodes(G, {v: int(order[v]) for v in G}),  # integers, not in order
+        nx.DiGraph(nx.relabel_nodes(G, {v: 39 - v for v in G}).edges()),
+    ]
+    for H in relabelled:
+        assert motif_census(H, size=4, engine=engine) == ref
+    # graph views (filtered adjacency, reversed) count like their copies
+    sub = G.subgraph(range(5, 35))
+    rev = G.reverse(copy=False)
+    for view in (sub, rev):
+        assert motif_census(view, size=4, engine=engine) == motif_census(nx.DiGraph(view), size=4, engine=engine)
+    assert triad_census(rev, engine=engine) == dict(nx.triadic_census(nx.DiGraph(rev)))
+    src, dst, n, nodes = census.graph_to_arrays(nx.relabel_nodes(G, {v: f"n{v}" for v in G}))
+    assert np.all(np.diff(src * n + dst) > 0)  # sorted by (source, target), no duplicates
+    assert sorted(zip(src.tolist(), dst.tolist())) == sorted(G.edges())
+    assert nodes == [f"n{v}" for v in G]
+
+
+def test_engine_choice_is_explicit(monkeypatch):
+    G = nx.DiGraph([(0, 1), (1, 2), (0, 2)])
+    with pytest.raises(ValueError, match="engine must be one of"):
+        motif_census(G, engine="cuda")
+    monkeypatch.setattr(engine_mod, "HAVE_NUMBA", False)
+    assert engine_mod.resolve_engine("auto") == "numpy"
+    assert motif_census(G)["030T"] == 1  # auto runs on numpy without numba
+    with pytest.raises(ImportError, match="engine='numba' was requested but numba is not installed"):
+        motif_census(G, engine="numba")  # never a silent fallback
 
 
 def test_errors_name_the_problem():

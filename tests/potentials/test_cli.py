@@ -41,15 +41,61 @@ def model(files):
     return files / "m.pt"
 
 
-def test_eval_json_keys(files, model):
+def _independent_errors(model_path, frames) -> dict:
+    """Errors recomputed frame by frame through the ASE calculator and numpy (not sciml.metrics)."""
+    import numpy as np
+    from ase import units
+
+    from sciml.potentials import SciMLCalculator
+
+    calc = SciMLCalculator(str(model_path))
+    dE, dEa, dF, dS = [], [], [], []
+    for a in frames:
+        b = a.copy()
+        b.calc = calc
+        dE.append(b.get_potential_energy() - a.get_potential_energy())
+        dEa.append(dE[-1] / len(a))
+        dF.append((b.get_forces() - a.get_forces()).ravel())
+        if a.pbc.all():
+            v = b.get_stress() - a.get_stress()
+            dS.append(np.concatenate([v, v[3:]]))  # 3x3 has each off-diagonal twice
+    dE, dEa, dF = np.array(dE), np.array(dEa), np.concatenate(dF)
+    out = {"energy_mae_meV": 1e3 * np.abs(dE).mean(), "energy_rmse_meV": 1e3 * np.sqrt((dE**2).mean()),
+           "energy_mae_meV_per_atom": 1e3 * np.abs(dEa).mean(),
+           "forces_mae_meV_per_A": 1e3 * np.abs(dF).mean(), "forces_rmse_meV_per_A": 1e3 * np.sqrt((dF**2).mean())}
+    if dS:
+        out["stress_mae_GPa"] = np.abs(np.concatenate(dS)).mean() / units.GPa
+    return out
+
+
+def test_eval_json_matches_independent_errors(files, model, ethanol_frames):
     r = _ok(runner.invoke(app, ["potential", "eval", "--model", str(model), "--data", str(files / "test.extxyz"),
                                 "--json"]))
     d = json.loads(r.stdout.strip().splitlines()[-1])
-    for key in ("n_structures", "energy_mae_meV", "energy_rmse_meV", "energy_mae_meV_per_atom",
-                "forces_mae_meV_per_A", "forces_rmse_meV_per_A"):
-        assert key in d, key
-    assert d["n_structures"] == 6
-    assert 0 < d["forces_mae_meV_per_A"] <= d["forces_rmse_meV_per_A"]
+    assert d["n_structures"] == 6 and "stress_mae_GPa" not in d  # molecules: no stress
+    ref = _independent_errors(model, ethanol_frames[120:126])
+    for key, val in ref.items():
+        assert d[key] == pytest.approx(val, rel=1e-6), key
+
+
+def test_eval_json_on_periodic_alloys_has_stress_in_gpa(tmp_path):
+    """`eval --json` on multi-element periodic cells: stress_mae_GPa and per-atom energy keys, as recomputed."""
+    from sciml.datasets import load_alloys
+    from sciml.potentials import save_model
+
+    from potentials_testlib import tiny_model
+
+    frames = load_alloys()[::40]
+    write_frames(tmp_path / "alloys.extxyz", frames)
+    species = sorted({int(z) for a in frames for z in a.numbers})
+    save_model(tiny_model(species=species, cutoff=4.5), tmp_path / "m.pt")
+    r = _ok(runner.invoke(app, ["potential", "eval", "--model", str(tmp_path / "m.pt"), "--data",
+                                str(tmp_path / "alloys.extxyz"), "--json", "--batch-size", "2"]))
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    ref = _independent_errors(tmp_path / "m.pt", frames)
+    assert set(ref) <= set(d) and "stress_rmse_GPa" in d and "energy_rmse_meV_per_atom" in d
+    for key, val in ref.items():
+        assert d[key] == pytest.approx(val, rel=1e-6), key
 
 
 @pytest.mark.parametrize("ensemble", ["nve", "langevin"])

@@ -96,3 +96,24 @@ def test_bad_schedule_settings_are_named():
         TrainConfig(warmup_steps=-1).validate()
     with pytest.raises(ValueError, match="stress_weight"):
         TrainConfig(stress_weight=-1.0).validate()
+
+
+def test_stage_two_switches_loss_weights_at_its_progress(ethanol_frames, tmp_path):
+    """Validation losses follow the loss formula with the stage-one weights before ``start`` and the stage-two
+    weights after; the best model is chosen again within stage two."""
+    w1, w2 = (1.0, 100.0), (1000.0, 10.0)
+    cfg = TrainConfig(model=SMALL, batch_size=2, max_steps=8, valid_max_steps=1, scheduler="cosine",
+                      energy_weight=w1[0], forces_weight=w1[1],
+                      stage_two={"start": 0.5, "energy_weight": w2[0], "forces_weight": w2[1]}, progress=False)
+    res = train_potential(ethanol_frames[:6], ethanol_frames[100:103], tmp_path / "m.pt", cfg, resume=False)
+    rows = res.history
+    assert [r["stage"] for r in rows] == [1 if r["step"] <= 4 else 2 for r in rows]
+    for r in rows:
+        wE, wF = w1 if r["stage"] == 1 else w2
+        expected = wE * (r["valid_energy_rmse_meV_per_atom"] / 1e3) ** 2 + wF * (r["valid_forces_rmse_meV_per_A"] / 1e3) ** 2
+        assert r["valid_loss"] == pytest.approx(expected, rel=1e-9)
+    assert next(r for r in rows if r["stage"] == 2)["best"]
+    with pytest.raises(ValueError, match="stage_two"):
+        TrainConfig(stage_two={"start": 1.5}).validate()
+    with pytest.raises(ValueError, match="stage_two"):
+        TrainConfig(stage_two={"begin": 0.5}).validate()

@@ -32,6 +32,10 @@ def test_canonical_reconstructs_gamma_and_double_regression(pop):
     assert "permutation" in ev["method"].iloc[0]
     tab = res.table()
     assert set(tab["type"]) >= {"S", "beta", "C", "gamma", "lambda", "theta"}
+    assert can.params[("lambda", "y1")] == lam[0] and can.conf_int().loc[("lambda", "y1"), "lower"] == ev["ci_low"].iloc[0]
+    assert res.params[("lambda", "y1")] == lam[0] and res.pvalues[("beta", "z1")] == res.beta.loc["z1", "p_value"]
+    with pytest.raises(ValueError, match="re-run lande_arnold"):
+        res.conf_int(alpha=0.1)
 
 
 def test_canonical_standalone_validation():

@@ -23,6 +23,11 @@ def test_missing_values_dropped_and_reported(pop):
         lande_arnold(df, "W", TR, missing="raise")
 
 
+def test_all_missing_trait_is_named(pop):
+    with pytest.raises(ValueError, match="column\\(s\\) \\['z2'\\] have no value in any row"):
+        lande_arnold(pop.assign(z2=np.nan), "W", TR)
+
+
 def test_constant_trait(pop):
     with pytest.raises(ValueError, match="trait 'c' is constant"):
         lande_arnold(pop.assign(c=3.0), "W", ["z1", "c"])
@@ -35,18 +40,39 @@ def test_perfectly_collinear_traits(pop):
 
 
 def test_more_parameters_than_individuals(pop):
-    small = pop.iloc[:12]
-    with pytest.raises(ValueError, match="quadratic model has 10 parameters but only 12|10 parameters"):
-        lande_arnold(small.iloc[:9], "W", TR)
-    # linear-only analysis is possible with few individuals
-    res = lande_arnold(small, "W", TR, quadratic=False)
-    assert res.gamma is None and len(res.beta) == 3
+    small = pop.iloc[:9]
+    # quadratic=True demands gamma: an error naming the parameter count
+    with pytest.raises(ValueError, match="quadratic model has 10 parameters but only 9 individuals"):
+        lande_arnold(small, "W", TR, quadratic=True)
+    # default: estimate what the data allow -- beta with its inference, gamma None, a warning with the reason
+    with pytest.warns(SelectionWarning, match="gamma\\) not estimated: the quadratic model has 10 parameters"):
+        res = lande_arnold(small, "W", TR, bootstrap=200, permutations=99, seed=0)
+    assert res.gamma is None and res.gamma_se is None and res.canonical is None and res.average_gamma is None
+    assert any("not estimated" in n for n in res.notes)
+    import statsmodels.api as sm
+    Z = small[TR].to_numpy()
+    U = (Z - Z.mean(0)) / Z.std(0, ddof=1)
+    ref = sm.OLS(small["W"].to_numpy() / small["W"].mean(), sm.add_constant(U)).fit()
+    np.testing.assert_allclose(res.beta["estimate"], ref.params[1:], rtol=1e-10)
+    assert res.beta[["se", "ci_low", "ci_high", "p_value"]].notna().all().all()
+    assert res.bootstrap_samples is not None and "gamma" not in res.bootstrap_samples
+    tab = res.table()
+    assert set(tab["type"]) == {"S", "beta", "C"}
+    # quadratic=False: the same beta, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin = lande_arnold(small, "W", TR, quadratic=False)
+    np.testing.assert_allclose(lin.beta["estimate"], res.beta["estimate"])
 
 
 def test_binary_trait_quadratic_rank_deficient(pop):
     df = pop.assign(flag=(pop.z3 > 0).astype(float))
     with pytest.raises(ValueError, match="rank deficient.*flag"):
-        lande_arnold(df, "W", ["z1", "flag"])
+        lande_arnold(df, "W", ["z1", "flag"], quadratic=True)
+    with pytest.warns(SelectionWarning, match="not estimated: the quadratic design is rank deficient.*flag"):
+        res = lande_arnold(df, "W", ["z1", "flag"])
+    assert res.gamma is None and res.beta.loc["flag", "estimate"] == pytest.approx(
+        lande_arnold(df, "W", ["z1", "flag"], quadratic=False).beta.loc["flag", "estimate"])
 
 
 def test_fitness_checks(pop):
@@ -84,9 +110,16 @@ def test_non_numeric_and_missing_columns(pop):
 
 def test_too_small_group(pop):
     df = pop.copy()
-    df.loc[:5, "g"] = "tiny"
-    with pytest.raises(ValueError, match="group 'tiny' of 'g' \\(n = 6\\)"):
+    df.loc[:3, "g"] = "tiny"
+    with pytest.raises(ValueError, match="group 'tiny' of 'g' \\(n = 4\\)"):
         lande_arnold(df, "W", TR, groups="g")
+    # 6 birds: beta is estimable in the group, gamma is not -- said for that group only
+    df.loc[:5, "g"] = "tiny"
+    with pytest.warns(SelectionWarning, match="group 'tiny' of 'g': quadratic gradients \\(gamma\\) not estimated"):
+        res = lande_arnold(df, "W", TR, groups="g")
+    assert res.groups["tiny"].gamma is None and res.groups["a"].gamma is not None and res.gamma is not None
+    with pytest.raises(ValueError, match="group 'tiny' of 'g' \\(n = 6\\).*quadratic model has 10 parameters"):
+        lande_arnold(df, "W", TR, groups="g", quadratic=True)
     zero = pop.copy()
     zero.loc[zero.g == "a", "W"] = 0.0
     with pytest.raises(ValueError, match="group 'a'.*zero fitness"):

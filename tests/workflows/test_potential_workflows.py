@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 
 from sciml.workflows.engine import run_workflow
@@ -33,6 +34,13 @@ def test_potential_md_demo_end_to_end(tmp_path):
 
 
 def test_ensemble_demo_committee_uncertainty(tmp_path):
+    """The report's numbers recomputed independently: member predictions averaged by hand, Spearman's rho
+    from scipy, coverage counted from the per-atom table."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    from sciml.potentials import SciMLCalculator, load_model
     from sciml.workflows import ensemble
 
     cfg = ensemble.demo_config()
@@ -43,10 +51,31 @@ def test_ensemble_demo_committee_uncertainty(tmp_path):
     out = tmp_path / "ens"
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_models"] == 3 and m["n_structures"] == cfg.n_test
-    assert m["forces_std_mean_meV_per_A"] > 0
-    assert -1 <= m["forces_spearman_std_vs_error"] <= 1
-    assert 0 <= m["forces_coverage_68"] <= m["forces_coverage_95"] <= 1
-    # the committee mean is at least as good as the average member (convexity of |.| on average)
-    assert m["forces_mae_meV_per_A"] <= m["member_forces_mae_meV_per_A_mean"] + 1e-9
     for f in ("report.md", "uncertainty.png", "members.csv", "uncertainty_atoms.csv"):
         assert (out / f).exists(), f
+    # committee mean and member errors from the three model files, one model at a time
+    _, _, test = ensemble._frames(cfg)
+    paths = sorted((out / "jobs").glob("model_*/model.pt"))
+    assert len(paths) == 3
+    preds = []
+    for p in paths:
+        calc = SciMLCalculator(load_model(p))
+        preds.append([calc.get_forces(a.copy()) for a in test])
+    ref = [a.get_forces() for a in test]
+    member_mae = [1e3 * np.mean(np.concatenate([np.abs(f - r).ravel() for f, r in zip(pr, ref)])) for pr in preds]
+    members = pd.read_csv(out / "members.csv")
+    np.testing.assert_allclose(sorted(members.forces_mae_meV_per_A), sorted(member_mae), rtol=1e-6)
+    mean_f = [np.mean([pr[k] for pr in preds], axis=0) for k in range(len(test))]
+    committee_mae = 1e3 * np.mean(np.concatenate([np.abs(f - r).ravel() for f, r in zip(mean_f, ref)]))
+    assert m["forces_mae_meV_per_A"] == pytest.approx(committee_mae, rel=1e-6)
+    assert m["member_forces_mae_meV_per_A_mean"] == pytest.approx(np.mean(member_mae), rel=1e-6)
+    # uncertainty statistics from the per-atom table
+    atoms = pd.read_csv(out / "uncertainty_atoms.csv")
+    assert len(atoms) == sum(len(a) for a in test)
+    rho = stats.spearmanr(atoms.force_std_eV_A, atoms.force_error_eV_A).statistic
+    assert m["forces_spearman_std_vs_error"] == pytest.approx(rho, abs=1e-12)
+    err = atoms[["err_x", "err_y", "err_z"]].to_numpy().ravel()
+    std = atoms[["std_x", "std_y", "std_z"]].to_numpy().ravel()
+    assert m["forces_coverage_95"] == pytest.approx(np.mean(np.abs(err) <= 1.959963984540054 * std), abs=1e-12)
+    assert m["forces_coverage_68"] == pytest.approx(np.mean(np.abs(err) <= std), abs=1e-12)
+    assert m["forces_std_mean_meV_per_A"] == pytest.approx(1e3 * std.mean(), rel=1e-9)

@@ -37,8 +37,9 @@ def test_workflow_run_dry_run_and_errors(tmp_path):
     bad = _cfg(tmp_path, values="x")
     r = runner.invoke(app, ["workflow", "run", str(bad)])
     assert r.exit_code == 2 and "config.values: expected list of int, got str 'x'" in r.output
+    p = _cfg(tmp_path, values=[1])  # valid again: only the executor is wrong
     r = runner.invoke(app, ["workflow", "run", str(p), "--executor", "pbs"])
-    assert r.exit_code == 2 and "expected 'local' or 'slurm'" in r.output
+    assert r.exit_code == 2 and "executor.kind: expected one of 'local', 'slurm', got 'pbs'" in r.output
     r = runner.invoke(app, ["workflow", "run", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "does not exist" in r.output
 

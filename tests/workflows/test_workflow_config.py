@@ -186,3 +186,68 @@ def test_workflow_from_a_py_file_relative_to_the_yaml(tmp_path, monkeypatch):
     assert saved["workflow"] == str(tmp_path / "cfgs" / "doubler_wf.py")
     assert run_config(tmp_path / "o" / "config.yaml", demo=True) == 0  # the saved copy re-runs
     assert json.loads((tmp_path / "o" / "metrics.json").read_text()) == {"sum": 10}
+
+
+BAD_SCALE = "config.scale: expected float, got str 'big'"
+BAD_KIND = "executor.kind: expected one of 'local', 'slurm', got 'pbs'"
+
+
+def test_one_validator_for_every_entry_point(tmp_path, capsys):
+    """run_workflow (mapping or Config instance), load_run_config, `sciml workflow run` and the thin
+    scripts all validate through make_spec/validate: the same error, and nothing written."""
+    import re
+
+    from toyflows.squares import Config
+
+    from sciml.workflows import run_workflow
+    from sciml.workflows.cli import run_config, script_main
+
+    for config in ({"scale": "big"}, Config(scale="big")):  # an instance is checked like a mapping
+        with pytest.raises(TypeError, match=re.escape(BAD_SCALE)):
+            run_workflow("toyflows.squares", config, tmp_path / "a")
+    with pytest.raises(TypeError, match=re.escape(BAD_SCALE)):
+        load_run_config({"workflow": "toyflows.squares", "config": {"scale": "big"}})
+    p = _write(tmp_path, {"workflow": "toyflows.squares", "out": str(tmp_path / "b"), "config": {"scale": "big"}})
+    assert run_config(p) == 2 and BAD_SCALE in capsys.readouterr().err
+    assert script_main("squares", default_config=p, argv=[]) == 2 and BAD_SCALE in capsys.readouterr().err
+    for executor in ({"kind": "pbs"}, "pbs", ExecutorConfig(kind="pbs")):  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=re.escape(BAD_KIND)):
+            run_workflow("toyflows.squares", None, tmp_path / "c", executor)
+    good = _write(tmp_path, {"workflow": "toyflows.squares", "out": str(tmp_path / "d")}, name="good.yaml")
+    with pytest.raises(ValueError, match=re.escape(BAD_KIND)):
+        load_run_config(good, executor="pbs")
+    assert script_main("squares", default_config=good, argv=["--executor", "pbs"]) == 2
+    assert BAD_KIND in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_python_and_yaml_entry_points_give_the_same_spec(tmp_path, monkeypatch):
+    from sciml.workflows.config import make_spec
+
+    monkeypatch.setenv("SCIML_TEST_SCRATCH", str(tmp_path))
+    settings = {"values": [3, 4], "scale": 2}
+    from_python = make_spec("toyflows.squares", settings, "$SCIML_TEST_SCRATCH/o", {"kind": "local", "workers": 2})
+    p = _write(tmp_path, {"workflow": "toyflows.squares", "out": "$SCIML_TEST_SCRATCH/o",
+                          "executor": {"workers": 2}, "config": settings})
+    from_yaml = load_run_config(p)
+    assert from_python.to_dict() == from_yaml.to_dict()
+    assert from_python.config.scale == 2.0 and isinstance(from_python.config.scale, float)
+    assert from_python.out == tmp_path / "o"
+
+
+def test_default_out_of_a_py_workflow_is_named_after_the_file(tmp_path, monkeypatch):
+    (tmp_path / "doubler_wf2.py").write_text(WORKFLOW_FILE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    spec = load_run_config({"workflow": "doubler_wf2.py"})
+    assert spec.out == Path("runs") / "doubler_wf2" and spec.workflow == str(tmp_path / "doubler_wf2.py")
+
+
+def test_unresolvable_annotations_are_said_not_silently_unchecked():
+    from typing import TYPE_CHECKING
+
+    ns: dict = {"TYPE_CHECKING": TYPE_CHECKING}
+    exec("from __future__ import annotations\nfrom dataclasses import dataclass\n"
+         "@dataclass\nclass Hidden:\n    x: NotImportedHere = 1\n", ns)
+    with pytest.warns(UserWarning, match=r"config: the annotations of Hidden cannot be resolved .*NotImportedHere"):
+        assert from_dict(ns["Hidden"], {"x": 2}).x == 2

@@ -135,6 +135,9 @@ def test_report_failure_is_reported(tmp_path):
     res = run_workflow("toyflows.broken", None, tmp_path / "b")
     assert not res.ok and res.report_error == "ValueError: report exploded on purpose"
     assert "report exploded" in (tmp_path / "b" / "report_error.txt").read_text()
+    assert 'broken.py", line' in res.report_traceback and "in report" in res.report_traceback
+    assert res.report_traceback in (tmp_path / "b" / "report_error.txt").read_text()
+    assert 'broken.py", line' in res.summary()  # shown to the user, not only filed away
 
 
 def test_unknown_workflow():

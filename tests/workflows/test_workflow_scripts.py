@@ -1,6 +1,7 @@
 """Top-level workflows/ scripts and configs, and the cluster examples in workflows/slurm/."""
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import subprocess
@@ -21,6 +22,29 @@ def test_every_workflow_has_a_thin_script(name):
     script = REPO / "workflows" / f"{name}.py"
     text = script.read_text()
     assert f'script_main("{name}"' in text and len(text.splitlines()) < 25
+
+
+def test_launcher_scripts_are_thin_calls_into_the_library():
+    """Every workflows/*.py is a launcher of a shipped workflow: a docstring, the imports, and one
+    `sys.exit(script_main(...))` under `if __name__ == "__main__"` -- no function, class or logic."""
+    installer = {"bootstrap"}  # workflows/bootstrap.py: the stdlib-only installer of the README's commands
+    scripts = sorted(p for p in (REPO / "workflows").glob("*.py") if p.stem not in installer)
+    assert {p.stem for p in scripts} == set(WORKFLOWS)
+    for path in scripts:
+        tree = ast.parse(path.read_text())
+        body = list(tree.body)
+        assert isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), f"{path.name}: docstring"
+        imports = [n for n in body[1:] if isinstance(n, (ast.Import, ast.ImportFrom))]
+        rest = [n for n in body[1:] if n not in imports]
+        modules = {a.name for n in imports if isinstance(n, ast.Import) for a in n.names}
+        modules |= {n.module for n in imports if isinstance(n, ast.ImportFrom)}
+        assert modules <= {"sys", "pathlib", "sciml.workflows.cli"}, f"{path.name} imports {modules}"
+        assert len(rest) == 1 and isinstance(rest[0], ast.If), f"{path.name}: only the __main__ block after imports"
+        main = rest[0]
+        assert ast.unparse(main.test) == "__name__ == '__main__'" and len(main.body) == 1 and not main.orelse
+        call = main.body[0].value
+        assert ast.unparse(call.func) == "sys.exit" and ast.unparse(call.args[0].func) == "script_main"
+        assert call.args[0].args[0].value == path.stem  # the script runs the workflow it is named after
 
 
 def _shipped_configs():

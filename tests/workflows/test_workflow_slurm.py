@@ -45,7 +45,7 @@ def test_job_array_runs_and_rerun_skips(tmp_path, slurm_executor):
 
 
 def test_large_sweeps_are_split_into_several_arrays(tmp_path, slurm_executor, monkeypatch):
-    monkeypatch.setattr("sciml.workflows.executors.MAX_ARRAY", 2)
+    monkeypatch.setattr("sciml.workflows.executors.slurm.MAX_ARRAY", 2)
     res = run_workflow(WF, {"values": [1, 2, 3]}, tmp_path / "split", slurm_executor)
     assert res.ok, res.summary()
     arrays = sorted(j.slurm_job_id for j in res.jobs.values())

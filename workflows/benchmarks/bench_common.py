@@ -230,31 +230,47 @@ def eval_scaling(calc, ns_per_side=(2, 3, 4, 5, 6), repeats: int = 3, seed: int 
     return rows
 
 
-def errors(pred_E, pred_F, ref_E, ref_F, n_atoms) -> dict[str, float]:
-    """Energy/force errors in meV and meV/Å, with the keys of :mod:`sciml.metrics`.
+EV_PER_A3_TO_GPA = 160.21766208  # as sciml.metrics
 
-    Written out here (not imported) because the baseline environments do not have sciml installed.
+
+def errors(pred_E, pred_F, ref_E, ref_F, n_atoms, pred_S=None, ref_S=None) -> dict[str, float]:
+    """Energy/force (and stress) errors in meV, meV/Å (GPa), with the keys of :mod:`sciml.metrics`.
+
+    Stress: Voigt 6-vectors in eV/Å^3 (ASE order); the MAE counts the 9 Cartesian components (each
+    off-diagonal twice), as ``sciml.metrics`` does. Written out here (not imported) because the
+    baseline environments do not have sciml installed.
     """
     pred_E = np.asarray(pred_E, float)
     ref_E = np.asarray(ref_E, float)
     dE = pred_E - ref_E
     dF = np.concatenate([np.asarray(p, float).ravel() - np.asarray(r, float).ravel() for p, r in zip(pred_F, ref_F)])
-    return {
+    out = {
         "n_structures": int(len(ref_E)),
         "energy_mae_meV": float(1e3 * np.mean(np.abs(dE))),
         "energy_rmse_meV": float(1e3 * np.sqrt(np.mean(dE**2))),
         "energy_mae_meV_per_atom": float(1e3 * np.mean(np.abs(dE) / np.asarray(n_atoms, float))),
+        "energy_rmse_meV_per_atom": float(1e3 * np.sqrt(np.mean((dE / np.asarray(n_atoms, float)) ** 2))),
         "forces_mae_meV_per_A": float(1e3 * np.mean(np.abs(dF))),
         "forces_rmse_meV_per_A": float(1e3 * np.sqrt(np.mean(dF**2))),
     }
+    if pred_S is not None and len(pred_S):
+        dS = np.asarray(pred_S, float) - np.asarray(ref_S, float)  # (n, 6) Voigt
+        full = np.concatenate([dS, dS[:, 3:]], axis=1)  # the 9 Cartesian components
+        out["stress_mae_GPa"] = float(EV_PER_A3_TO_GPA * np.mean(np.abs(full)))
+        out["stress_rmse_GPa"] = float(EV_PER_A3_TO_GPA * np.sqrt(np.mean(full**2)))
+    return out
 
 
 def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
-    """Errors of an ASE calculator on every frame of ``test_path`` plus the timing of the loop."""
+    """Errors of an ASE calculator on every frame of ``test_path`` plus the timing of the loop.
+
+    Stress errors are included when every test frame is periodic and carries a stress label.
+    """
     from ase.io import read
 
     test = read(test_path, index=":")
-    pred_E, pred_F = [], []
+    with_stress = all(at.pbc.all() and "stress" in (at.calc.results if at.calc else {}) for at in test)
+    pred_E, pred_F, pred_S = [], [], []
 
     def _predict():
         for at in test:
@@ -262,11 +278,14 @@ def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
             b.calc = calc
             pred_E.append(b.get_potential_energy())
             pred_F.append(b.get_forces())
+            if with_stress:
+                pred_S.append(b.get_stress())
 
     _, m = measure(_predict)
     ref_E = [at.get_potential_energy() for at in test]
     ref_F = [at.get_forces() for at in test]
-    return {**errors(pred_E, pred_F, ref_E, ref_F, [len(at) for at in test]),
+    ref_S = [at.get_stress() for at in test] if with_stress else None
+    return {**errors(pred_E, pred_F, ref_E, ref_F, [len(at) for at in test], pred_S if with_stress else None, ref_S),
             "predict_seconds": m["seconds"], "loadavg_before": m["loadavg_before"],
             "loadavg_after": m["loadavg_after"]}
 

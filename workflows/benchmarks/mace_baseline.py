@@ -1,4 +1,4 @@
-"""MACE baseline for the sciml.potentials benchmark (issue 4).
+"""MACE baseline for the sciml.potentials benchmarks (ethanol: issue 4; multi-element alloys: issue 14).
 
 Run with the MACE virtual environment (mace-torch pins e3nn 0.4.4, so it lives
 apart from sciml's e3nn 0.6):
@@ -18,7 +18,8 @@ validation set and kept if they beat MACE's best checkpoint (MACE itself keeps
 the EMA weights of the best validation epoch). MACE then writes its model file
 as usual, and this script measures:
 
-* test energy / force MAE and RMSE (meV, meV/Å) with the MACE ASE calculator;
+* test energy / force (/ stress) MAE and RMSE (meV, meV/atom, meV/Å, GPa) with the MACE ASE calculator
+  (``--phase test`` stops here);
 * parameter count;
 * MD throughput (velocity Verlet, ASE) for one ethanol and a periodic 27-ethanol box;
 * time of one energy+forces evaluation per atom for growing periodic ethanol boxes.
@@ -29,7 +30,10 @@ spherical harmonics up to l=3, 8 Bessel radial functions, r_max 5 Å, radial MLP
 [64, 64, 64], loss ``weighted`` (energy weight 1, forces weight 100: MACE's
 defaults), Adam (amsgrad) lr 0.01, batch 10, EMA 0.99, ReduceLROnPlateau, E0s
 by least squares ("average"). Training dtype float64 (MACE's default);
-inference is measured in float64 and float32.
+inference is measured in float64 and float32. For periodic data with stress labels use
+``--loss stress --stress-weight W`` (MACE's loss for energy + forces + stress: the same three
+mean-squared terms, energy per atom, forces per component, stress per component in eV/Å^3,
+as sciml's loss, so equal weights mean an equal objective).
 """
 
 from __future__ import annotations
@@ -128,16 +132,18 @@ def mace_args(a, workdir: Path) -> list[str]:
         "--num_channels", str(a.channels),
         "--max_L", str(a.max_L),
         "--correlation", str(a.correlation),
-        "--num_interactions", "2",
+        "--num_interactions", str(a.num_interactions),
         "--max_ell", str(a.max_ell),
         "--num_radial_basis", "8",
         "--r_max", str(a.r_max),
         "--batch_size", str(a.batch_size),
         "--valid_batch_size", "20",
         "--lr", "0.01",
-        "--loss", "weighted",
+        "--loss", a.loss,
         "--energy_weight", str(a.energy_weight),
         "--forces_weight", str(a.forces_weight),
+        *(["--stress_weight", str(a.stress_weight), "--stress_key", "stress", "--compute_stress", "True"]
+          if a.loss == "stress" else []),
         "--ema", "--ema_decay", "0.99",
         "--amsgrad",
         "--scheduler", "ReduceLROnPlateau",
@@ -145,7 +151,7 @@ def mace_args(a, workdir: Path) -> list[str]:
         "--max_num_epochs", "100000",
         "--default_dtype", a.dtype,
         "--device", "cpu",
-        "--error_table", "TotalMAE",
+        "--error_table", "PerAtomMAEstressvirials" if a.loss == "stress" else "TotalMAE",
         "--plot", "False",
         "--save_cpu",
         "--work_dir", str(workdir),
@@ -183,6 +189,17 @@ def train(a, workdir: Path) -> dict:
     }
 
 
+def test_only(a, model_path: Path) -> dict:
+    """Parameter count and test-set errors (float64 calculator), no speed measurements."""
+    import torch
+    from mace.calculators import MACECalculator
+
+    model = torch.load(model_path, map_location="cpu", weights_only=False)
+    calc = MACECalculator(model_paths=str(model_path), device="cpu", default_dtype="float64")
+    return {"n_parameters": int(sum(p.numel() for p in model.parameters())), "model_file": str(model_path),
+            "test": bc.test_errors(calc, a.test)}
+
+
 def bench(a, model_path: Path) -> dict:
     import torch
     from mace.calculators import MACECalculator
@@ -215,7 +232,8 @@ def main(argv=None) -> int:
     p.add_argument("--test", required=True)
     p.add_argument("--workdir", required=True, type=Path)
     p.add_argument("--out", help="JSON result file (also printed)")
-    p.add_argument("--phase", choices=["all", "train", "bench"], default="all")
+    p.add_argument("--phase", choices=["all", "train", "test", "bench"], default="all",
+                   help="train; test (test-set errors only); bench (test errors + speed); all (train + bench)")
     p.add_argument("--max-time", type=float, default=600.0, help="training wall-clock budget (s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -225,8 +243,12 @@ def main(argv=None) -> int:
     p.add_argument("--r-max", dest="r_max", type=float, default=5.0)
     p.add_argument("--correlation", type=int, default=3, help="MACE body order - 1 of the product basis")
     p.add_argument("--max-ell", dest="max_ell", type=int, default=3, help="largest l of edge spherical harmonics")
+    p.add_argument("--num-interactions", type=int, default=2)
+    p.add_argument("--loss", choices=["weighted", "stress"], default="weighted",
+                   help="MACE loss: weighted (energy + forces) or stress (energy + forces + stress)")
     p.add_argument("--energy-weight", type=float, default=1.0)
     p.add_argument("--forces-weight", type=float, default=100.0)
+    p.add_argument("--stress-weight", type=float, default=1.0, help="with --loss stress (MACE's default 1)")
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--energy-key", default="energy")
     p.add_argument("--forces-key", default="forces")
@@ -248,15 +270,20 @@ def main(argv=None) -> int:
         "torch_version": torch.__version__,
         "threads": a.threads,
         "train_dtype": a.dtype,
-        "config": {"num_channels": a.channels, "max_L": a.max_L, "correlation": a.correlation, "num_interactions": 2,
-                   "max_ell": a.max_ell, "num_radial_basis": 8, "r_max": a.r_max, "batch_size": a.batch_size,
-                   "radial_MLP": [64, 64, 64], "loss": f"weighted (E {a.energy_weight:g}, F {a.forces_weight:g})", "lr": 0.01, "ema_decay": 0.99},
+        "config": {"num_channels": a.channels, "max_L": a.max_L, "correlation": a.correlation,
+                   "num_interactions": a.num_interactions, "max_ell": a.max_ell, "num_radial_basis": 8, "r_max": a.r_max,
+                   "batch_size": a.batch_size, "radial_MLP": [64, 64, 64],
+                   "loss": f"{a.loss} (E {a.energy_weight:g}, F {a.forces_weight:g}"
+                           + (f", S {a.stress_weight:g})" if a.loss == "stress" else ")"),
+                   "lr": 0.01, "ema_decay": 0.99},
         "data": {"train": str(a.train), "valid": str(a.valid), "test": str(a.test)},
         "machine": bc.machine_info(),
     }
     model_path = a.workdir / "mace_small.model"
     if a.phase in ("all", "train"):
         result["training"] = train(a, a.workdir)
+    if a.phase == "test":
+        result.update(test_only(a, model_path))
     if a.phase in ("all", "bench"):
         result.update(bench(a, model_path))
     result["peak_rss_MiB"] = bc.peak_rss_mb()
