@@ -81,9 +81,11 @@ class GPPotential:
     kernel: ``"matern52"`` (default) or ``"rbf"`` on inverse-distance descriptors.
     n_scales: kernel components with their own length-scale (``s^2 sum_c pi_c g(|x - y| / l_c)``),
         all length-scales and variance fractions fitted by the marginal likelihood.
-    length_scales: ``"shared"`` (default): one length-scale for every inverse distance;
-        ``"pair"``: one per pair of element types (automatic relevance determination, e.g. C-H and
-        H-H distances vary on their own scales; 6 for malonaldehyde); ``"orbit"``: one per orbit of
+    length_scales: ``"pair"`` (default): one length-scale per pair of element types (automatic
+        relevance determination, e.g. C-H and H-H distances vary on their own scales; 5 for ethanol,
+        6 for malonaldehyde); ``"shared"``: one for every inverse distance (the default before; on
+        ethanol validation frames ``"pair"`` lowered the force MAE by 4-10 % at N = 50-200, see
+        ``workflows/benchmarks/results/gp_length_scales_ethanol*.json``); ``"orbit"``: one per orbit of
         atom pairs under the permutations of identical atoms. All fitted by the marginal likelihood,
         starting from the shared optimum (``nlml_shared_`` records its NLML); see
         :mod:`sciml.gp.pair_groups`.
@@ -134,7 +136,7 @@ class GPPotential:
     >>> E, F, E_std, F_std = gp.predict(frames[100:110])     # doctest: +SKIP
     """
 
-    def __init__(self, kernel: str = "matern52", n_scales: int = 1, length_scales: str = "shared",
+    def __init__(self, kernel: str = "matern52", n_scales: int = 1, length_scales: str = "pair",
                  symmetry: bool | str = "auto",
                  max_group_size: int = 24, n_tune: int = 25, optimizer: str = "lbfgs", max_iter: int = 50,
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,

@@ -7,9 +7,9 @@ distances by its own length-scale ``l_g``::
 
 Groups (``GPPotential(length_scales=...)``):
 
-``"shared"`` (default)
+``"shared"``
     one length-scale for every entry (no ARD).
-``"pair"``
+``"pair"`` (default)
     one length-scale per pair of element types (C-C, C-H, C-O, H-H, ...): 5 for ethanol, 6 for
     aspirin or malonaldehyde.
 ``"orbit"``

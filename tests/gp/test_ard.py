@@ -205,8 +205,8 @@ def test_ard_save_load_roundtrip(recovered, tmp_path):
     assert list(gp2.laplace_.table().index) == list(gp.laplace_.table().index)
 
 
-def test_shared_is_the_default_and_bad_option_is_rejected():
-    assert GPPotential().length_scales == "shared"
+def test_pair_is_the_default_and_bad_option_is_rejected():
+    assert GPPotential().length_scales == "pair"
     frames = distorted_frames("H2O", 4, 0.1, 0)
     with pytest.raises(ValueError, match="length_scales must be one of"):
         GPPotential(length_scales="ard", progress=False).fit(frames)
