@@ -12,8 +12,8 @@ shortest; the variance fractions are ``pi = (1, w_2, ..., w_C) / (1 + sum w)``. 
 group ``g``; component ``c`` has ``l_1[g] r_2 ... r_c``)::
 
     theta = [log l_1[1..G], log r_2..r_C, log w_2..w_C, log s, log sigma_E, log sigma_F, (mu - mean E) / std E]
- ``s`` is the
-signal standard deviation (eV), ``sigma_E`` / ``sigma_F`` the energy (eV) and force (eV/Å) noise
+
+``s`` is the signal standard deviation (eV), ``sigma_E`` / ``sigma_F`` the energy (eV) and force (eV/Å) noise
 standard deviations, ``mu`` the constant prior mean of the energy, stored relative to the
 training energies (:class:`EnergyScale`) so that every entry is of order one.
 """

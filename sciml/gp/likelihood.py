@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 import torch
+from torch.func import jvp
 
 from .descriptors import Geometry, Permutations
 from .hyperparameters import (JITTER, EnergyScale, ard_params, kernel_params, n_kernel_params, noise_vector, unpack,
@@ -211,8 +212,6 @@ def _coefficient_route(tk, geo, perms, kind, r2, n_scales, s2):
 def _forward_mode_route(tk, geo, perms, kind, r2, n_scales, s2, groups):
     """Signal covariance, ``K_i`` and ``K_ij`` by forward-mode differentiation (``torch.func.jvp``) of
     :func:`~sciml.gp.kernels.dense_covariance`: ARD length-scales rescale the geometry too."""
-    from torch.func import jvp
-
     def cov(t):
         g, c, _ = kernel_parts(t, geo, kind, r2, n_scales, s2, groups)
         return dense_covariance(g, g, perms, *c)
