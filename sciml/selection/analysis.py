@@ -18,6 +18,7 @@ from .mixed_analysis import analyse_mixed
 from .random_effects import parse_random_effects
 from .options import AnalysisOptions
 from .results import SelectionResult
+from .._warnings import user_stacklevel
 
 
 # Over 100 lines only because of its docstring (the public contract, options documented in one
@@ -154,7 +155,7 @@ def _analyse_each_group(result: SelectionResult, sub: pd.DataFrame, prep, fitnes
             raise ValueError(f"group {name!r} of {groups!r} (n = {len(part)}): {exc}") from exc
         for w in caught:                                   # re-emit, naming the group
             msg = f"group {name!r} of {groups!r}: {w.message}" if issubclass(w.category, SelectionWarning) else w.message
-            warnings.warn(msg, w.category, stacklevel=3)
+            warnings.warn(msg, w.category, stacklevel=user_stacklevel())
 
 
 def _mixed(data, fitness, traits, fitness_type, standardize, groups, missing, opts, random_effects,
@@ -215,5 +216,5 @@ def _imputed(data, fitness, traits, fitness_type, standardize, groups, opts, ran
             seen.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", str(w.message)), (str(w.message), w.category))
     for msg, cat in seen.values():                         # once each, not once per imputation
         warnings.warn(f"(in some imputed data sets) {msg}" if issubclass(cat, SelectionWarning) else msg, cat,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     return pool_results(results, opts.level, complete_case_df(results[0]))
