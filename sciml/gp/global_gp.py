@@ -96,7 +96,8 @@ class GPPotential:
     n_tune: configurations (seeded random subset) on which the hyperparameters are fitted by the
         exact marginal likelihood; all configurations are used for the final solve.
     optimizer: ``"lbfgs"`` (scipy L-BFGS-B, exact gradients) or ``"adam"``; ``converged_`` reports
-        whether its stopping criterion was met. max_iter: optimiser iterations.
+        whether its stopping criterion was met. max_iter: optimiser iterations (with ARD length-scales,
+        for each of the two stages: shared, then per group).
     noise_floor: lower bound of the noise standard deviations relative to the signal std of the
         first kernel component during the marginal-likelihood search.
     min_noise: absolute floor (eV for energies, eV/Å for forces) to which the tuned noise stds are
