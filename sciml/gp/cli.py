@@ -25,6 +25,8 @@ def _summary(model, out: Path, calibration) -> dict:
     return dict(
         model=str(out), n_train=model.n_train_, kernel=model.kernel, n_permutations=len(model.permutations_),
         solver=model.solver_, lengthscale=model.lengthscale_, lengthscales=[float(v) for v in model.lengthscales_],
+        length_scales=model.length_scales, group_lengthscales=None if model.group_lengthscales_ is None else
+        dict(zip(model.length_scale_groups_, (float(v) for v in model.group_lengthscales_))),
         signal_std_eV=model.signal_std_, energy_noise_eV=model.energy_noise_,
         force_noise_eV_per_A=model.force_noise_, mean_energy_eV=model.mean_energy_, nlml=model.nlml_,
         converged=model.converged_, fit_time_s=model.fit_time_, tune_time_s=model.tune_time_,
@@ -53,6 +55,9 @@ def register(app: typer.Typer) -> None:
         n_tune: int = typer.Option(25, "--n-tune", help="Frames used to fit the hyperparameters."),
         symmetry: str = typer.Option("auto", "--symmetry", help="auto, on or off (permutations of identical atoms)."),
         n_scales: int = typer.Option(1, "--n-scales", help="Kernel components with their own length-scale."),
+        length_scales: Optional[str] = typer.Option(
+            None, "--length-scales", help="shared (one length-scale), pair (one per element pair, ARD) or orbit "
+            "(default: GPPotential's)."),
         solver: str = typer.Option("auto", "--solver", help="auto, cholesky or cg."),
         max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Memory budget, e.g. 12GB "
                                                  "(default: half the machine's memory)."),
@@ -99,8 +104,14 @@ def register(app: typer.Typer) -> None:
             if shared:
                 raise typer.BadParameter(f"--valid frames {shared[:5]} are training configurations; calibrate on "
                                          "held-out data")
+        from sciml.gp.pair_groups import LENGTH_SCALE_KINDS
+
+        if length_scales is not None and length_scales not in LENGTH_SCALE_KINDS:
+            raise typer.BadParameter(f"--length-scales must be one of {', '.join(LENGTH_SCALE_KINDS)}, got "
+                                     f"{length_scales!r}")
+        extra = {} if length_scales is None else {"length_scales": length_scales}
         model = GPPotential(kernel=kernel, seed=seed, n_tune=n_tune, symmetry=sym, n_scales=n_scales, solver=solver,
-                            max_memory=max_memory, progress=not quiet).fit(frames)
+                            max_memory=max_memory, progress=not quiet, **extra).fit(frames)
         calibration = model.calibrate(valid_frames) if valid_frames is not None else None
         model.save(out)
         typer.echo(json.dumps(_summary(model, out, calibration), indent=2))

@@ -144,6 +144,14 @@ class Geometry:
             x, jt = x * w, jt * w
         return cls(X=x, Jt=jt, p=torch.einsum("nkd,nd->nk", jt, x))
 
+    def rescaled(self, weights: torch.Tensor) -> "Geometry":
+        """The same configurations with descriptor entries multiplied by ``weights`` (``(D,)``).
+
+        Differentiable in ``weights`` (ARD length-scales enter the kernel this way).
+        """
+        x, jt = self.X * weights, self.Jt * weights
+        return Geometry(X=x, Jt=jt, p=torch.einsum("nkd,nd->nk", jt, x))
+
     def __len__(self) -> int:
         return self.X.shape[0]
 

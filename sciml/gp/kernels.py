@@ -39,10 +39,12 @@ from .descriptors import Geometry, Permutations
 __all__ = [
     "KERNELS",
     "squared_distances",
+    "group_squared_distances",
     "kernel_coefficients",
     "mixture_coefficients",
     "assemble",
     "contract",
+    "dense_covariance",
     "joint_covariance",
     "EnergyForceKernel",
 ]
@@ -62,6 +64,27 @@ def squared_distances(ga: Geometry, gb: Geometry, perms: Permutations) -> torch.
     return torch.stack(out)
 
 
+def group_squared_distances(ga: Geometry, gb: Geometry, perms: Permutations, groups: torch.Tensor,
+                            n_groups: int) -> torch.Tensor:
+    """``|x_a - Q x_b|^2`` restricted to each group of descriptor entries: ``(G, P, na, nb)`` (no gradient).
+
+    ``groups`` is the ``(D,)`` group label of every entry (:mod:`sciml.gp.pair_groups`); groups are unions
+    of permutation orbits, so ``(Q x_b)`` restricted to group ``g`` is ``x_b[idx_p]`` restricted to it.
+    Summed over ``g`` this is :func:`squared_distances`.
+    """
+    groups = torch.as_tensor(groups)
+    out = torch.empty(n_groups, len(perms), len(ga), len(gb), dtype=torch.float64)
+    with torch.no_grad():
+        for g in range(n_groups):
+            mask = groups == g
+            xa = ga.X[:, mask]
+            na2 = (xa**2).sum(1)
+            for p, idx in enumerate(perms.idx):
+                xb = gb.X[:, idx][:, mask]
+                out[g, p] = (na2[:, None] + (xb**2).sum(1)[None, :] - 2.0 * xa @ xb.T).clamp_min(0.0)
+    return out
+
+
 def kernel_coefficients(
     r2: torch.Tensor, lengthscale: torch.Tensor, outputscale: torch.Tensor, kind: str = "matern52"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -79,7 +102,10 @@ def kernel_coefficients(
         g1 = -0.5 * g
         g2 = 0.25 * g
     else:
-        r = torch.sqrt(r2) / lengthscale  # sqrt of a constant: no NaN gradient at r = 0
+        # r = sqrt(r2) / l with a zero (not NaN) derivative at r2 = 0, where r2 itself depends on ARD
+        # length-scales: every derivative of the coefficients there is the r -> 0 limit
+        pos = r2 > 0
+        r = torch.where(pos, torch.sqrt(torch.where(pos, r2, torch.ones_like(r2))), torch.zeros_like(r2)) / lengthscale
         e = torch.exp(-_SQRT5 * r)
         g = (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e
         g1 = -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
@@ -128,6 +154,31 @@ def _uv(ga: Geometry, gb: Geometry, perms: Permutations):
     return u, vt, jp
 
 
+def _blocks(ga: Geometry, gb: Geometry, perms: Permutations, c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor):
+    """The four blocks ``EE (na, nb)``, ``EF (na, nb, 3A)``, ``FE (na, 3A, nb)``, ``FF (na, 3A, nb, 3A)``.
+
+    The sums over permutations are done as batched matrix products (BLAS), e.g.
+    ``sum_p c1[p] J_a^T Q_p J_b = J_a^T (sum_p c1[p] Q_p J_b)``. Differentiable in every input
+    (autograd or forward mode) when called with gradients enabled.
+    """
+    na, nb = len(ga), len(gb)
+    k, d = ga.Jt.shape[1], ga.Jt.shape[2]
+    npm = len(perms)
+    u, vt, jp = _uv(ga, gb, perms)
+    ee = c0.sum(0)
+    ef = torch.einsum("pab,pabj->abj", c1, vt)
+    fe = -torch.einsum("pab,paib->aib", c1, u)
+    # H[b, a, (j d)] = sum_p c1[p, a, b] jp[p, b, j, d]
+    H = torch.bmm(c1.permute(2, 1, 0), jp.permute(1, 0, 2, 3).reshape(nb, npm, k * d))
+    H = H.reshape(nb, na, k, d).permute(1, 3, 0, 2).reshape(na, d, nb * k)  # [a, d, (b j)]
+    ff = torch.bmm(ga.Jt, H).reshape(na, k, nb, k)  # [a, i, (b j)]
+    del H
+    # outer-product term: sum_p c2[p,a,b] u[p,a,i,b] v[p,a,b,j], batched over (a, b)
+    cu = (c2[:, :, None, :] * u).permute(1, 3, 2, 0).reshape(na * nb, k, npm)  # [(a b), i, p]
+    uv = torch.bmm(cu, vt.permute(1, 2, 0, 3).reshape(na * nb, npm, k)).reshape(na, nb, k, k)
+    return ee, ef, fe, ff.neg_().add_(uv.permute(0, 2, 1, 3))  # in place: no third (na, 3A, nb, 3A) buffer
+
+
 def assemble(
     ga: Geometry,
     gb: Geometry,
@@ -141,50 +192,56 @@ def assemble(
     """Joint covariance ``(na, M, nb, M)`` from coefficients ``(P, na, nb)``; adds into ``out`` if given.
 
     With ``accumulate=False`` every entry of ``out`` is overwritten instead (no need to zero it first).
+    No gradient (see :func:`dense_covariance` for a differentiable version).
+    """
+    na, nb, m = len(ga), len(gb), ga.n_outputs
+    if out is None:
+        out = torch.zeros(na, m, nb, m, dtype=torch.float64)
+    with torch.no_grad():
+        ee, ef, fe, ff = _blocks(ga, gb, perms, c0.detach(), c1.detach(), c2.detach())
+        if accumulate:
+            out[:, 0, :, 0] += ee
+            out[:, 0, :, 1:] += ef
+            out[:, 1:, :, 0] += fe
+            out[:, 1:, :, 1:] += ff
+        else:
+            out[:, 0, :, 0] = ee
+            out[:, 0, :, 1:] = ef
+            out[:, 1:, :, 0] = fe
+            out[:, 1:, :, 1:] = ff
+    return out
 
-    The sums over permutations are done as batched matrix products (BLAS), e.g.
-    ``sum_p c1[p] J_a^T Q_p J_b = J_a^T (sum_p c1[p] Q_p J_b)``.
+
+def dense_covariance(ga: Geometry, gb: Geometry, perms: Permutations, c0: torch.Tensor, c1: torch.Tensor,
+                     c2: torch.Tensor) -> torch.Tensor:
+    """:func:`assemble` as one differentiable expression, ``(na * M, nb * M)``.
+
+    Differentiable in the coefficients *and* the geometry (autograd and forward mode), for the
+    derivatives of the covariance with respect to ARD length-scales, which rescale the
+    descriptors (:mod:`sciml.gp.pair_groups`). Keeps autograd's intermediates: meant for
+    tuning subsets, not for the full training set.
+    """
+    na, nb, m = len(ga), len(gb), ga.n_outputs
+    ee, ef, fe, ff = _blocks(ga, gb, perms, c0, c1, c2)
+    top = torch.cat([ee[:, None, :, None], ef[:, None]], dim=3)  # (na, 1, nb, M)
+    bottom = torch.cat([fe[..., None], ff], dim=3)  # (na, 3A, nb, M)
+    return torch.cat([top, bottom], dim=1).reshape(na * m, nb * m)
+
+
+def contract(
+    ga: Geometry, gb: Geometry, perms: Permutations, W: torch.Tensor, differentiable: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adjoint of :func:`assemble`: ``g_i[p, a, b] = sum(W * dK / dc_i[p, a, b])``.
+
+    ``sum_i (c_i * g_i).sum()`` equals ``(W * K).sum()``; with ``differentiable=True`` the result keeps
+    autograd's graph through the geometry (``W`` is treated as a constant), so the derivative of
+    ``tr(W dK)`` with respect to descriptor weights (ARD length-scales) is one backward pass.
     """
     na, nb, m = len(ga), len(gb), ga.n_outputs
     k, d = ga.Jt.shape[1], ga.Jt.shape[2]
     npm = len(perms)
-    if out is None:
-        out = torch.zeros(na, m, nb, m, dtype=torch.float64)
-    with torch.no_grad():
-        c0, c1, c2 = c0.detach(), c1.detach(), c2.detach()
-        u, vt, jp = _uv(ga, gb, perms)
-        if accumulate:
-            out[:, 0, :, 0] += c0.sum(0)
-            out[:, 0, :, 1:] += torch.einsum("pab,pabj->abj", c1, vt)
-            out[:, 1:, :, 0] -= torch.einsum("pab,paib->aib", c1, u)
-        else:
-            out[:, 0, :, 0] = c0.sum(0)
-            out[:, 0, :, 1:] = torch.einsum("pab,pabj->abj", c1, vt)
-            out[:, 1:, :, 0] = -torch.einsum("pab,paib->aib", c1, u)
-        # H[b, a, (j d)] = sum_p c1[p, a, b] jp[p, b, j, d]
-        H = torch.bmm(c1.permute(2, 1, 0), jp.permute(1, 0, 2, 3).reshape(nb, npm, k * d))
-        H = H.reshape(nb, na, k, d).permute(1, 3, 0, 2).reshape(na, d, nb * k)  # [a, d, (b j)]
-        ff = torch.bmm(ga.Jt, H).reshape(na, k, nb, k)  # [a, i, (b j)]
-        del H
-        # outer-product term: sum_p c2[p,a,b] u[p,a,i,b] v[p,a,b,j], batched over (a, b)
-        cu = (c2[:, :, None, :] * u).permute(1, 3, 2, 0).reshape(na * nb, k, npm)  # [(a b), i, p]
-        uv = torch.bmm(cu, vt.permute(1, 2, 0, 3).reshape(na * nb, npm, k)).reshape(na, nb, k, k)
-        if accumulate:
-            out[:, 1:, :, 1:] += uv.permute(0, 2, 1, 3) - ff
-        else:
-            out[:, 1:, :, 1:].copy_(uv.permute(0, 2, 1, 3)).sub_(ff)
-    return out
-
-
-def contract(
-    ga: Geometry, gb: Geometry, perms: Permutations, W: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adjoint of :func:`assemble`: ``g_i[p, a, b] = sum(W * dK / dc_i[p, a, b])``."""
-    na, nb, m = len(ga), len(gb), ga.n_outputs
-    k, d = ga.Jt.shape[1], ga.Jt.shape[2]
-    npm = len(perms)
     W = W.reshape(na, m, nb, m)
-    with torch.no_grad():
+    with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
         u, vt, jp = _uv(ga, gb, perms)
         wff = W[:, 1:, :, 1:]
         g0 = W[:, 0, :, 0].expand(npm, na, nb).clone()

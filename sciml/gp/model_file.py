@@ -2,8 +2,8 @@
 
 Stored: the format key (``"sciml.gp.GPPotential/2"``), the constructor parameters, atomic
 numbers, training positions (the descriptors are recomputed from them: ``3 n_atoms`` numbers per
-frame instead of ``n_atoms (n_atoms - 1) / 2``), permutations, descriptor weights, the fitted
-hyperparameters, the weights ``alpha`` (``N (1 + 3 n_atoms)`` numbers), calibration factors, the
+frame instead of ``n_atoms (n_atoms - 1) / 2``), permutations, descriptor weights (standardisation
+and, with ARD length-scales, the kernel's feature weights), the fitted hyperparameters, the weights ``alpha`` (``N (1 + 3 n_atoms)`` numbers), calibration factors, the
 optimisation trace and the Laplace result. The size is ``~8 N (6 n_atoms + 1)`` bytes plus the trace
 (~7-50 kB; 1000 ethanol frames: 0.45 MB; 1000 aspirin frames: 1.0 MB). The solver's factor for predictive
 variances is rebuilt on the first uncertainty prediction after loading (what a fit's final solve
@@ -58,6 +58,12 @@ def save_global(model, path: str | Path, store_factor: bool = False) -> Path:
         positions=torch.as_tensor(model.positions_),
         permutations=torch.as_tensor(model.permutations_),
         descriptor_weights=torch.as_tensor(model.descriptor_weights_),
+        feature_weights=torch.as_tensor(model.feature_weights_),
+        lengthscales=torch.as_tensor(model.lengthscales_),
+        variance_fractions=torch.as_tensor(model.variance_fractions_),
+        length_scale_groups=list(model.length_scale_groups_),
+        group_lengthscales=None if model.group_lengthscales_ is None else torch.as_tensor(model.group_lengthscales_),
+        nlml_shared=model.nlml_shared_,
         theta=torch.as_tensor(model.theta_),
         scales=[model._scales.e_mean, model._scales.e_std],
         alpha=torch.as_tensor(model.alpha_),
@@ -104,13 +110,21 @@ def load_global(cls, path: str | Path):
     gp.permutations_ = state["permutations"].numpy()
     gp._perms = Permutations(gp.permutations_, len(gp.numbers_))
     gp.descriptor_weights_ = state["descriptor_weights"].numpy()
-    gp._geo = Geometry.from_positions(gp.positions_, gp.descriptor_weights_)
+    gp.feature_weights_ = state["feature_weights"].numpy() if "feature_weights" in state else gp.descriptor_weights_
+    gp._geo = Geometry.from_positions(gp.positions_, gp.feature_weights_)
     gp.n_train_ = len(gp.positions_)
     gp._scales = EnergyScale(*state["scales"])
     gp.theta_ = state["theta"].numpy()
-    ls, fr, _, _, _, _ = unpack(torch.as_tensor(gp.theta_), gp._scales)
+    if "lengthscales" in state:  # written with ARD support: the kernel's length-scales as fitted
+        ls, fr = state["lengthscales"], state["variance_fractions"]
+    else:
+        ls, fr, _, _, _, _ = unpack(torch.as_tensor(gp.theta_), gp._scales)
     gp.lengthscales_, gp.variance_fractions_ = ls.numpy(), fr.numpy()
     gp.lengthscale_ = float(ls[0])
+    gl = state.get("group_lengthscales")
+    gp.group_lengthscales_ = None if gl is None else gl.numpy()
+    gp.length_scale_groups_ = list(state.get("length_scale_groups", ["all"]))
+    gp.nlml_shared_ = state.get("nlml_shared")
     gp.alpha_ = state["alpha"].numpy()
     gp.jitter_rel_ = state["jitter_rel"]
     gp.solver_ = state.get("solver", "cholesky")

@@ -66,3 +66,19 @@ def test_active_learning_selection_and_inputs(ethanol_frames):
         active_learning(ethanol_frames[:1])
     with pytest.raises(ValueError, match="md_steps"):
         active_learning(ethanol_frames[:3], md_steps=0)
+
+
+def test_train_length_scales_option(tmp_path, ethanol_frames, monkeypatch):
+    monkeypatch.setenv("SCIML_QUIET", "1")
+    train = tmp_path / "train.extxyz"
+    write_frames(train, ethanol_frames[:8])
+    model = tmp_path / "gp.pt"
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--length-scales", "pair",
+                                 "--n-tune", "6", "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["length_scales"] == "pair"
+    assert sorted(summary["group_lengthscales"]) == ["C-C", "C-H", "C-O", "H-H", "H-O"]
+    assert any(k.startswith("log_lengthscale[") for k in summary["laplace_std_err"])
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--length-scales", "ard"])
+    assert r.exit_code != 0 and "--length-scales must be one of" in r.output

@@ -34,17 +34,23 @@ def test_fit_attributes_and_trace(small_gp):
     tr = gp.trace_
     assert len(tr) >= 2 and {"nlml", "lengthscale", "force_noise"} <= set(tr.columns)
     assert tr["nlml"].iloc[-1] <= tr["nlml"].iloc[0]
+    # default: one length-scale per element pair (ARD), fitted after the shared one (both stages traced)
+    assert gp.length_scales == "pair" and gp.length_scale_groups_ == ["C-C", "C-O", "C-H", "H-O", "H-H"]
+    assert set(tr["stage"]) == {"isotropic", "ard"} and gp.nlml_ <= gp.nlml_shared_
+    assert {f"lengthscale[{g}]" for g in gp.length_scale_groups_} <= set(tr.columns)
     t = gp.laplace_.table()
-    assert list(t.index) == param_names(1) == [
-        "log_lengthscale", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy"]
+    assert list(t.index) == param_names(1, gp.length_scale_groups_) == [
+        "log_lengthscale[C-C]", "log_lengthscale[C-O]", "log_lengthscale[C-H]", "log_lengthscale[H-O]",
+        "log_lengthscale[H-H]", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy"]
     assert "Laplace" in gp.laplace_.summary()
+    assert gp.lengthscale_ == pytest.approx(float(np.exp(np.log(gp.group_lengthscales_).mean())))
 
 
 def test_two_scale_mixture_fit(ethanol_frames):
     """n_scales=2: ordered length-scales, variance fractions summing to 1, names of the packed parameters."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gp = GPPotential(n_scales=2, progress=False).fit(ethanol_frames[:10])
+        gp = GPPotential(n_scales=2, length_scales="shared", progress=False).fit(ethanol_frames[:10])
     assert list(gp.laplace_.table().index) == param_names(2) == [
         "log_lengthscale", "log_lengthscale_ratio_2", "log_weight_2", "log_signal_std", "log_energy_noise",
         "log_force_noise", "mean_energy"]
@@ -167,7 +173,7 @@ def test_hyperparameters_recovered_from_gp_prior_samples():
     determines the signal std and the energy noise (40 labels) only loosely (standard errors ~0.1-0.3)."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)  # lengthscale, signal std, energy noise, force noise, mean
     frames = _prior_sample(40, truth, seed=3)
-    gp = GPPotential(standardize=False, n_scales=1, n_tune=40, progress=False).fit(frames)
+    gp = GPPotential(standardize=False, n_scales=1, length_scales="shared", n_tune=40, progress=False).fit(frames)
     est = dict(log_lengthscale=gp.lengthscale_, log_signal_std=gp.signal_std_, log_energy_noise=gp.energy_noise_,
                log_force_noise=gp.force_noise_)
     se = gp.laplace_.table()["std_err"]
@@ -352,7 +358,7 @@ def test_fast_posterior_mean_equals_covariance_times_weights(small_gp, ethanol_f
 
     gp = small_gp
     pos = np.stack([a.get_positions() for a in ethanol_frames[40:45]])
-    g = Geometry.from_positions(pos, gp.descriptor_weights_)
+    g = Geometry.from_positions(pos, gp.feature_weights_)  # with ARD, the weights the kernel sees
     Ks = assemble(g, gp._geo, gp._perms, *gp._coeffs(g, gp._geo)).reshape(5 * 28, -1)
     ref = (Ks @ torch.from_numpy(gp.alpha_)).reshape(5, 28).numpy()
     E, F, _, _ = gp.predict_positions(pos, return_std=False)
@@ -371,7 +377,8 @@ def test_adam_reports_convergence_honestly(ethanol_frames):
         long = GPPotential(optimizer="adam", max_iter=400, **kw).fit(ethanol_frames[:8])
         ref = GPPotential(optimizer="lbfgs", **kw).fit(ethanol_frames[:8])
     assert short.converged_ is False and "max_iter=2" in short.optimizer_message_
-    assert len(short.trace_) == 2
+    # max_iter applies to each stage: the shared length-scale, then one per element pair (the default)
+    assert len(short.trace_) == 4 and list(short.trace_["stage"]) == ["isotropic"] * 2 + ["ard"] * 2
     assert long.converged_ is True and "adam:" in long.optimizer_message_ and len(long.trace_) < 400
     assert long.nlml_ <= short.nlml_
     assert abs(long.nlml_ - ref.nlml_) < 2.0, (long.nlml_, ref.nlml_)

@@ -114,6 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-train", type=int, nargs="+", default=[50, 100, 200, 500, 1000])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kernel", default="matern52")
+    p.add_argument("--length-scales", default=None, help="sciml side: GPPotential(length_scales=...) (default: its default)")
     p.add_argument("--sgdml-python", default=bc.baseline_python("sgdml"))
     p.add_argument("--sigmas", type=int, nargs="+", help="sGDML grid (default: its own 10..90)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit process (s)")
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
         sj.unlink(missing_ok=True)
         s = _run_json([sys.executable, str(HERE / "sciml_gp_side.py"), "--train", str(paths["train"]), "--test",
                        str(paths["test"]), "--valid", str(paths["valid"]), "--n-train", str(n), "--threads", str(a.threads), "--kernel", a.kernel,
-                       "--out", str(sj)], env, out / f"sciml_n{n}.log", sj, a.timeout)
+                       "--out", str(sj)] + ([] if a.length_scales is None else ["--length-scales", a.length_scales]), env, out / f"sciml_n{n}.log", sj, a.timeout)
         print(f"N={n} sciml: " + (s.get("infeasible") or
               f"F MAE {s['test']['forces_mae_meV_per_A']:.2f} meV/A, fit {s['fit_seconds']:.1f} s"), flush=True)
         if a.skip_sgdml:

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-train", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kernel", default="matern52")
+    p.add_argument("--length-scales", default=None, help="GPPotential(length_scales=...); default: its default")
     p.add_argument("--n-single", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", help="optional model path")
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
     if len(train) < a.n_train:
         raise ValueError(f"--train has only {len(train)} frames, --n-train {a.n_train} requested")
     test = read(a.test, index=":")
-    gp = GPPotential(kernel=a.kernel, seed=a.seed, progress=False)
+    extra = {} if a.length_scales is None else {"length_scales": a.length_scales}
+    gp = GPPotential(kernel=a.kernel, seed=a.seed, progress=False, **extra)
     _, m_fit = bc.measure(lambda: gp.fit(train))
     rss_after_fit = bc.peak_rss_mb()
     calibration = gp.calibrate(read(a.valid, index=":")) if a.valid else None
@@ -75,6 +77,11 @@ def main(argv=None) -> int:
         "n_train": a.n_train,
         "kernel": a.kernel,
         "n_tune": gp.n_tune,
+        "length_scales": gp.length_scales,
+        "group_lengthscales": None if getattr(gp, "group_lengthscales_", None) is None else dict(
+            zip(gp.length_scale_groups_, np.asarray(gp.group_lengthscales_).tolist())),
+        "nlml_tuning_subset": gp.nlml_,
+        "nlml_shared_tuning_subset": getattr(gp, "nlml_shared_", None),
         "threads": a.threads,
         "fit_seconds": m_fit["seconds"],
         "tune_seconds": getattr(gp, "tune_time_", None),
