@@ -29,9 +29,11 @@ def test_fit_returns_self_with_learned_attributes(fitted):
     assert gp.targets_ == ("energy", "forces", "stress")
     assert gp.n_train_ == 10 and gp.n_envs_ == 80 and len(gp.inducing_) == 60
     assert gp.species_ == [28, 29, 79]
-    for name in ("lengthscale", "signal_std", "energy_noise", "forces_noise", "stress_noise"):
+    for name in ("lengthscale", "signal_std", "pair_lengthscale", "pair_signal_std", "energy_noise", "forces_noise",
+                 "stress_noise"):
         assert np.isfinite(gp.tune_laplace_.table().loc[name, "std_err"]) or name in gp.tune_laplace_.unidentified
-    assert set(gp.laplace_.names) == {"signal_std", "energy_noise", "forces_noise", "stress_noise"}
+    assert set(gp.laplace_.names) == {"signal_std", "pair_signal_std", "energy_noise", "forces_noise", "stress_noise"}
+    assert gp.pair_ is not None and gp.pair_lengthscale_ >= gp.pair_.spacing
     assert isinstance(gp.score(frames), float) and gp.score(frames) > 0.5
 
 
