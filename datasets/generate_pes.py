@@ -3,7 +3,7 @@
 
     python datasets/generate_pes.py                    # all bundled sets, into datasets/<name>/
     python datasets/generate_pes.py ethanol_gfn2_500K  # one set
-    python datasets/generate_pes.py cu_emt_300K --out /tmp/cu --n-frames 20
+    python datasets/generate_pes.py cu_emt_300K --out cu_test --n-frames 20
 
 The recipes (structure, calculator, temperature, time step, stride, seed) are in
 ``sciml.datasets.BUNDLED_RECIPES``; for your own system call

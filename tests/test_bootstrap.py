@@ -1,5 +1,6 @@
 """workflows/bootstrap.py, the README's install-and-run script: clear errors for what the OS lacks."""
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,5 +39,15 @@ def test_missing_venv_module_names_the_package(monkeypatch, capsys):
 def test_readme_and_ci_use_this_script():
     root = SCRIPT.parents[1]
     readme = (root / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
     assert "python3 workflows/bootstrap.py demo" in readme and "python3 workflows/bootstrap.py test" in readme
-    assert "workflows/bootstrap.py test" in (root / ".ci" / "run").read_text()
+    assert "make test" in (root / ".ci" / "run").read_text()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["install", "demo", "test"])
+def test_make_targets_run_this_script(target):
+    root = SCRIPT.parents[1]
+    out = subprocess.run(["make", "-n", "-C", str(root), target, "PYTHON=python3"], capture_output=True,
+                         text=True, check=True).stdout
+    assert f"python3 workflows/bootstrap.py {target}" in out

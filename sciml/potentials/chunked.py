@@ -112,6 +112,9 @@ def _linear_up(layer, H: torch.Tensor, rows: int) -> torch.Tensor:
             layer.linear_up(H)
 
 
+# Over 100 lines with a reason: one algorithm in two sweeps (forward node features layer by layer, then
+# the backward adjoint sweep) sharing the block list, closures and per-layer buffers; split apart, the
+# adjoint bookkeeping (which buffer is freed when) would be spread over several functions.
 def chunked_properties(
     model: EquivariantPotential,
     graph: AtomicGraph,

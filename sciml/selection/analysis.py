@@ -18,10 +18,12 @@ from .mixed_analysis import analyse_mixed
 from .random_effects import parse_random_effects
 from .options import AnalysisOptions
 from .results import SelectionResult
+from .._warnings import user_stacklevel
 
 
 # Over 100 lines only because of its docstring (the public contract, options documented in one
 # place); the body validates the options and dispatches to one route per kind of analysis.
+# Over 100 lines only because of its docstring (the conventions a user cites); the code is ~20 lines.
 def lande_arnold(
     data: pd.DataFrame,
     fitness: str,
@@ -126,10 +128,21 @@ def lande_arnold(
     if groups is None:
         return result
 
-    # separate analysis per group (standardised within the group)
-    sub = data.loc[prep.index]
+    _analyse_each_group(result, data.loc[prep.index], prep, fitness, fitness_type, standardize, groups, opts)
+    if compare_groups and len(prep.group_names) > 1:
+        result.group_test = group_test(prep, result.gamma is not None, opts.permutations, opts.seed)
+    result.group_col = groups
+    return result
+
+
+def _analyse_each_group(result: SelectionResult, sub: pd.DataFrame, prep, fitness: str, fitness_type: str,
+                        standardize: str | None, groups: str, opts: AnalysisOptions) -> None:
+    """Separate analysis per group (traits standardised within the group) into ``result.groups``.
+
+    Warnings raised inside a group are re-emitted with the group named; an error names the group.
+    """
     gvals = sub[groups].astype(str).to_numpy() if sub[groups].dtype == object else sub[groups].to_numpy()
-    for g, name in enumerate(prep.group_names):
+    for name in prep.group_names:
         part = sub[gvals == name]
         try:
             with warnings.catch_warnings():
@@ -142,11 +155,7 @@ def lande_arnold(
             raise ValueError(f"group {name!r} of {groups!r} (n = {len(part)}): {exc}") from exc
         for w in caught:                                   # re-emit, naming the group
             msg = f"group {name!r} of {groups!r}: {w.message}" if issubclass(w.category, SelectionWarning) else w.message
-            warnings.warn(msg, w.category, stacklevel=2)
-    if compare_groups and len(prep.group_names) > 1:
-        result.group_test = group_test(prep, result.gamma is not None, opts.permutations, opts.seed)
-    result.group_col = groups
-    return result
+            warnings.warn(msg, w.category, stacklevel=user_stacklevel())
 
 
 def _mixed(data, fitness, traits, fitness_type, standardize, groups, missing, opts, random_effects,
@@ -207,5 +216,5 @@ def _imputed(data, fitness, traits, fitness_type, standardize, groups, opts, ran
             seen.setdefault(re.sub(r"[-+]?\d[\d.e+-]*", "#", str(w.message)), (str(w.message), w.category))
     for msg, cat in seen.values():                         # once each, not once per imputation
         warnings.warn(f"(in some imputed data sets) {msg}" if issubclass(cat, SelectionWarning) else msg, cat,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     return pool_results(results, opts.level, complete_case_df(results[0]))

@@ -41,6 +41,7 @@ from .bootstrap import CaseResampling, MomentEngine, bca_interval, percentile_in
 from .gradients import (STANDARDIZE, SelectionWarning, _as_numeric, _binary_from_strings, _check_traits,
                         standardize_traits)
 from .options import AnalysisOptions
+from .._warnings import user_stacklevel
 
 _SE_COLS = ["estimate", "se", "ci_low", "ci_high"]
 
@@ -227,7 +228,7 @@ def _prepare(data, components, traits, standardize, missing):
             raise ValueError(f"missing values (count per column, after zeroing unreached episodes): {counts}")
         msg = f"dropped {int(bad.sum())} of {len(bad)} rows with missing values (missing per column: {counts})"
         notes.append(msg)
-        warnings.warn(msg, SelectionWarning, stacklevel=3)
+        warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
     Wk, Z = Wk[~bad], Z[~bad]
     _check_traits(Z, traits, standardize)
     return comps, traits, Wk, Z, data.index[~bad], counts if bad.any() else {}, notes

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 from .gradients import SeparationWarning
+from .._warnings import user_stacklevel
 
 
 @dataclass
@@ -153,7 +154,7 @@ def _logistic(X, y, what) -> GLMFit:
         warnings.warn(
             f"logistic {what}: complete or quasi-complete separation (fitted probabilities of 0 or 1); "
             f"its coefficients and p-values are unreliable -- prefer the OLS estimates with "
-            f"bootstrap or permutation inference", SeparationWarning, stacklevel=5)
+            f"bootstrap or permutation inference", SeparationWarning, stacklevel=user_stacklevel())
     return GLMFit(np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues),
                   np.asarray(res.cov_params()), float(res.llf), "binomial", 1.0, separation, len(y))
 

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from .._warnings import user_stacklevel
 
 FITNESS_TYPES = ("continuous", "binary", "count")
 STANDARDIZE = ("sd", "mean", None)
@@ -208,7 +209,7 @@ def _missing_rows(W, Z, gmiss, fitness, traits, label_cols, missing) -> tuple[np
         if missing == "impute":
             msg += "; missing trait values are imputed"
         notes.append(msg)
-        warnings.warn(msg, SelectionWarning, stacklevel=4)
+        warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
     if int((~bad).sum()) == 0:
         raise ValueError(f"no complete rows left after dropping missing values (missing per column: {counts})")
     return ~bad, counts, notes

@@ -24,6 +24,7 @@ from .gradients import (PreparedData, SelectionWarning, check_design_rank, desig
 from .options import AnalysisOptions
 from .permutation import freedman_lane_pvalues, permutation_null, permutation_pvalue
 from .results import SelectionResult
+from .._warnings import user_stacklevel
 
 GLM_LABEL = {"binomial": "logistic", "poisson": "Poisson", "negbin": "negative binomial"}
 
@@ -105,7 +106,7 @@ def build_designs(prep: PreparedData, quadratic: bool | None, notes: list[str]) 
             msg = (f"quadratic gradients (gamma) not estimated: {reason}; linear gradients (beta) are reported "
                    f"(pass quadratic=False to skip gamma silently)")
             notes.append(msg)
-            warnings.warn(msg, SelectionWarning, stacklevel=4)
+            warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
             Xq = None
     return Designs(U=U, w=w, Xl=Xl, Xq=Xq, G=G, codes=codes, traits=traits)
 
@@ -116,7 +117,7 @@ def _collinearity_note(v: pd.Series, threshold: float, notes: list[str]) -> None
         msg = (f"strong collinearity among traits: variance inflation factors {high.round(1).to_dict()} "
                f"exceed {threshold}; gradients are imprecise")
         notes.append(msg)
-        warnings.warn(msg, SelectionWarning, stacklevel=4)
+        warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
 
 
 def least_squares_gradients(res: SelectionResult, d: Designs, opts: AnalysisOptions) -> None:

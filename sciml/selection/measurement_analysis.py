@@ -21,6 +21,7 @@ from .least_squares import _collinearity_note, _interval
 from .measurement import ErrorsInVariablesEngine, IndividualData, individuals_from_long, individuals_with_known_error
 from .options import AnalysisOptions
 from .results import SelectionResult
+from .._warnings import user_stacklevel
 
 
 def analyse_errors_in_variables(prep: PreparedData, opts: AnalysisOptions,
@@ -85,7 +86,7 @@ def _gamma_estimable(ind: IndividualData, traits: list[str], quadratic: bool | N
         msg = (f"quadratic gradients (gamma) not estimated: {str(exc).split('; use fewer traits')[0]}; "
                f"linear gradients (beta) are reported")
         notes.append(msg)
-        warnings.warn(msg, SelectionWarning, stacklevel=5)
+        warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
         return False
     return True
 

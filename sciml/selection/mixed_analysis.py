@@ -38,6 +38,7 @@ from .random_effects import RandomEffects, build_random_effects, check_groupings
 from .fits import ols
 from .reml import cluster_moments, fit_reml, mixed_fit
 from .results import SelectionResult
+from .._warnings import user_stacklevel
 
 
 def analyse_mixed(prep: PreparedData, opts: AnalysisOptions, groupings: Sequence[str],
@@ -183,7 +184,7 @@ def _overdispersion_note(res: SelectionResult, gl, X, y) -> None:
 
 def _warn(res: SelectionResult, msg: str) -> None:
     res.notes.append(msg)
-    warnings.warn(msg, SelectionWarning, stacklevel=5)
+    warnings.warn(msg, SelectionWarning, stacklevel=user_stacklevel())
 
 
 def mixed_bootstrap(res: SelectionResult, prep: PreparedData, d: Designs, re: RandomEffects, lin, quad,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .gradients import SelectionWarning
+from .._warnings import user_stacklevel
 
 
 @dataclass
@@ -168,7 +169,7 @@ def check_groupings(data: pd.DataFrame, groupings: Sequence[str]) -> None:
                              f"cannot be told apart from the residual variance; drop it from random_effects")
         if len(counts) < 5 and g == groupings[0]:
             warnings.warn(f"random-effect column {g!r} has only {len(counts)} levels: its variance (and the "
-                          f"fixed-effect SEs that depend on it) are poorly estimated", SelectionWarning, stacklevel=4)
+                          f"fixed-effect SEs that depend on it) are poorly estimated", SelectionWarning, stacklevel=user_stacklevel())
 
 
 def build_random_effects(data: pd.DataFrame, groupings: Sequence[str], slopes: Mapping[str, Sequence[str]],

@@ -136,14 +136,9 @@ def run_potential_md(workdir: Path, **kw) -> dict:
 
 def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
     """Write metrics.json, CSVs, parity and temperature plots and report.md."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
     import pandas as pd
 
-    from .._io import atomic_savefig, atomic_write_json, atomic_write_text
+    from .._io import atomic_write_json, atomic_write_text
 
     out = Path(out)
     r = results["potential_md"]
@@ -162,41 +157,8 @@ def report(cfg: Config, out: Path, results: dict[str, dict]) -> dict:
     }
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_text(out / "test_errors.csv", pd.DataFrame([r["test"]]).to_csv(index=False))
-    pe = pd.read_csv(wd / "parity_energy.csv")
-    pf = pd.read_csv(wd / "parity_forces.csv")
-    fig, ax = plt.subplots(1, 2, figsize=(9, 4))
-    epa_ref = pe.energy_ref_eV / pe.n_atoms
-    epa_pred = pe.energy_pred_eV / pe.n_atoms
-    ax[0].scatter(epa_ref, epa_pred, s=8)
-    lim = [min(epa_ref.min(), epa_pred.min()), max(epa_ref.max(), epa_pred.max())]
-    ax[0].plot(lim, lim, "k--", lw=0.8)
-    ax[0].set(xlabel="reference energy (eV/atom)", ylabel="predicted (eV/atom)",
-              title=f"energy, MAE {r['test']['energy_mae_meV_per_atom']:.2f} meV/atom")
-    ax[1].scatter(pf.force_ref_eV_A, pf.force_pred_eV_A, s=3, alpha=0.5)
-    lim = [pf.values.min(), pf.values.max()]
-    ax[1].plot(lim, lim, "k--", lw=0.8)
-    ax[1].set(xlabel="reference force (eV/Å)", ylabel="predicted (eV/Å)",
-              title=f"forces, MAE {r['test']['forces_mae_meV_per_A']:.1f} meV/Å")
-    fig.tight_layout()
-    atomic_savefig(fig, out / "parity.png")
-    plt.close(fig)
-    fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    for ens in ("nve", "langevin"):
-        log = pd.read_csv(wd / f"md_{ens}.csv")
-        atomic_write_text(out / f"md_{ens}.csv", log.to_csv(index=False))
-        ax[0].plot(log.time_ps, log.temperature_K, label=ens.upper() if ens == "nve" else "Langevin", lw=0.8)
-        if ens == "nve":
-            n = r["md"]["nve"]["n_atoms"]
-            ax[1].plot(log.time_ps, 1000 * (log.etot_eV - log.etot_eV.iloc[0]) / n, label="E_tot", lw=0.8)
-            ax[1].plot(log.time_ps, 1000 * (log.epot_eV - log.epot_eV.iloc[0]) / n, label="E_pot", lw=0.6, alpha=0.6)
-    ax[0].axhline(cfg.md_temperature_K, color="k", ls="--", lw=0.6)
-    ax[0].set(ylabel="temperature (K)")
-    ax[0].legend()
-    ax[1].set(xlabel="time (ps)", ylabel="NVE energy change (meV/atom)")
-    ax[1].legend()
-    fig.tight_layout()
-    atomic_savefig(fig, out / "md_temperature.png")
-    plt.close(fig)
+    _plot_parity(wd, out, r["test"])
+    _plot_md(wd, out, r["md"], cfg.md_temperature_K)
     t = r["test"]
     md_nve, md_lan = r["md"]["nve"], r["md"]["langevin"]
     text = f"""# potential_md report
@@ -235,3 +197,62 @@ in {metrics['train_wall_time_s']:.0f} s (stopped: {metrics['train_stop_reason']}
         "nve_steps_per_s": metrics.get("nve_steps_per_s"),
     }
     return metrics
+
+
+def _plot_parity(wd: Path, out: Path, test: dict) -> None:
+    """parity.png: predicted vs reference energy per atom and force components on the test frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .._io import atomic_savefig
+
+    pe = pd.read_csv(wd / "parity_energy.csv")
+    pf = pd.read_csv(wd / "parity_forces.csv")
+    fig, ax = plt.subplots(1, 2, figsize=(9, 4))
+    epa_ref = pe.energy_ref_eV / pe.n_atoms
+    epa_pred = pe.energy_pred_eV / pe.n_atoms
+    ax[0].scatter(epa_ref, epa_pred, s=8)
+    lim = [min(epa_ref.min(), epa_pred.min()), max(epa_ref.max(), epa_pred.max())]
+    ax[0].plot(lim, lim, "k--", lw=0.8)
+    ax[0].set(xlabel="reference energy (eV/atom)", ylabel="predicted (eV/atom)",
+              title=f"energy, MAE {test['energy_mae_meV_per_atom']:.2f} meV/atom")
+    ax[1].scatter(pf.force_ref_eV_A, pf.force_pred_eV_A, s=3, alpha=0.5)
+    lim = [pf.values.min(), pf.values.max()]
+    ax[1].plot(lim, lim, "k--", lw=0.8)
+    ax[1].set(xlabel="reference force (eV/Å)", ylabel="predicted (eV/Å)",
+              title=f"forces, MAE {test['forces_mae_meV_per_A']:.1f} meV/Å")
+    fig.tight_layout()
+    atomic_savefig(fig, out / "parity.png")
+    plt.close(fig)
+
+
+def _plot_md(wd: Path, out: Path, md: dict, target_K: float) -> None:
+    """md_temperature.png (temperature and NVE energy change) and the MD logs as CSV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .._io import atomic_savefig, atomic_write_text
+
+    fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for ens in ("nve", "langevin"):
+        log = pd.read_csv(wd / f"md_{ens}.csv")
+        atomic_write_text(out / f"md_{ens}.csv", log.to_csv(index=False))
+        ax[0].plot(log.time_ps, log.temperature_K, label=ens.upper() if ens == "nve" else "Langevin", lw=0.8)
+        if ens == "nve":
+            n = md["nve"]["n_atoms"]
+            ax[1].plot(log.time_ps, 1000 * (log.etot_eV - log.etot_eV.iloc[0]) / n, label="E_tot", lw=0.8)
+            ax[1].plot(log.time_ps, 1000 * (log.epot_eV - log.epot_eV.iloc[0]) / n, label="E_pot", lw=0.6, alpha=0.6)
+    ax[0].axhline(target_K, color="k", ls="--", lw=0.6)
+    ax[0].set(ylabel="temperature (K)")
+    ax[0].legend()
+    ax[1].set(xlabel="time (ps)", ylabel="NVE energy change (meV/atom)")
+    ax[1].legend()
+    fig.tight_layout()
+    atomic_savefig(fig, out / "md_temperature.png")
+    plt.close(fig)

@@ -18,7 +18,7 @@ CG = Cholesky check of issue 12).
 Usage::
 
     python workflows/benchmarks/gp_scaling.py                      # N = 50 100 200 500 1000
-    python workflows/benchmarks/gp_scaling.py --n 50 100 --threads 1 --out /tmp/bench_gp.json
+    python workflows/benchmarks/gp_scaling.py --n 50 100 --threads 1 --out bench-data/gp_scaling_test.json
     # 1,000 aspirin frames (64,000 outputs) by CG in 12 GB:
     python workflows/benchmarks/gp_scaling.py --data bench-data/aspirin_gfn2_500K/aspirin_gfn2_500K.extxyz \
         --split 1200 100 --n 1000 --solver cg --max-memory 12GB --out results/gp_aspirin_cg.json
