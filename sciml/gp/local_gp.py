@@ -31,8 +31,9 @@ DTC sparse GP on ``n_sparse`` inducing environments (:mod:`sciml.gp.sparse`):
    ``e0`` fixed beforehand, multi-element fits had to absorb the mismatch as energy noise;
 1. inducing environments: k-means++ seeding (D^2 sampling) on the normalised descriptors,
    per centre element in proportion to its share of the training environments (seeded);
-2. hyperparameters -- length-scale ``l``, signal ``sigma``, energy noise (eV per sqrt(atom)),
-   force noise (eV/Å), stress noise (eV/Å^3) -- by L-BFGS-B on the exact sparse negative log
+2. hyperparameters -- length-scale ``l``, signal ``sigma``, pair length-scale and pair signal (with the
+   pair term), energy noise (eV per sqrt(atom), at most 50 meV), force noise (eV/Å), stress noise
+   (eV/Å^3) -- by L-BFGS-B on the exact sparse negative log
    marginal likelihood and its exact autograd gradient, first all of them on a seeded subset of
    ``n_tune`` frames with ``n_sparse_tune`` inducing environments of their own (the
    length-scale-dependent design rows of the subset are kept, so every evaluation is cheap),
