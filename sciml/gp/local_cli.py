@@ -30,6 +30,7 @@ def train_local(train: Path, out: Path, n_train: Optional[int], n_sparse: int, c
         model=str(out), kind="local", format=FORMAT, n_train=model.n_train_, n_envs=model.n_envs_,
         n_sparse=int(len(model.inducing_)), cutoff=model.cutoff, species=model.species_,
         targets=list(model.targets_), lengthscale=model.lengthscale_, signal_std_eV=model.signal_std_,
+        pair_lengthscale_A=model.pair_lengthscale_, pair_signal_std_eV=model.pair_signal_std_,
         noise=model.noise_, nlml=model.nlml_, fit_time_s=model.fit_time_, tune_time_s=model.tune_time_,
         calibration=calibration,
         laplace_std_err=None if model.laplace_ is None else

@@ -82,6 +82,11 @@ class SufficientStats:
     def n_obs(self) -> int:
         return int(sum(self.n.values()))
 
+    def scaled(self, d: torch.Tensor) -> "SufficientStats":
+        """The statistics of the rows with column ``j`` multiplied by ``d[j]`` (differentiable in ``d``)."""
+        return SufficientStats(self.m, {k: d[:, None] * v * d[None, :] for k, v in self.G.items()},
+                               {k: d * v for k, v in self.b.items()}, dict(self.yy), dict(self.n), self.log_n_atoms)
+
     def detach(self) -> "SufficientStats":
         return SufficientStats(self.m, {k: v.detach() for k, v in self.G.items()},
                                {k: v.detach() for k, v in self.b.items()},

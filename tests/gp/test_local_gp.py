@@ -29,9 +29,11 @@ def test_fit_returns_self_with_learned_attributes(fitted):
     assert gp.targets_ == ("energy", "forces", "stress")
     assert gp.n_train_ == 10 and gp.n_envs_ == 80 and len(gp.inducing_) == 60
     assert gp.species_ == [28, 29, 79]
-    for name in ("lengthscale", "signal_std", "energy_noise", "forces_noise", "stress_noise"):
+    for name in ("lengthscale", "signal_std", "pair_lengthscale", "pair_signal_std", "energy_noise", "forces_noise",
+                 "stress_noise"):
         assert np.isfinite(gp.tune_laplace_.table().loc[name, "std_err"]) or name in gp.tune_laplace_.unidentified
-    assert set(gp.laplace_.names) == {"signal_std", "energy_noise", "forces_noise", "stress_noise"}
+    assert set(gp.laplace_.names) == {"signal_std", "pair_signal_std", "energy_noise", "forces_noise", "stress_noise"}
+    assert gp.pair_ is not None and gp.pair_lengthscale_ >= gp.pair_.spacing
     assert isinstance(gp.score(frames), float) and gp.score(frames) > 0.5
 
 
@@ -140,7 +142,8 @@ def test_hyperparameters_recovered_from_prior_samples():
     truth = dict(lengthscale=0.8, signal=0.4, energy=0.01, forces=0.03)
     structures = [triclinic_alloy(300 + k, repeat=(2, 2, 1), rattle=0.2) for k in range(40)]
     gp = LocalGPPotential(cutoff=4.0, n_max=3, l_max=2, n_sparse=10_000, n_tune=40, n_sparse_tune=10_000,
-                          targets=("energy", "forces"), progress=False, max_iter=200)
+                          targets=("energy", "forces"), progress=False, max_iter=200,
+                          pair_term=False)     # labels from the SOAP-only prior
     species = sorted(set(int(z) for a in structures for z in a.numbers))
     from sciml.gp.soap import SOAPDescriptor
 

@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000])
     p.add_argument("--n-sparse", type=int, default=1000)
+    p.add_argument("--n-tune", type=int, default=20)
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--test-stride", type=int, default=5)
     p.add_argument("--std-frames", type=int, default=60)
@@ -142,7 +143,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = LocalGPPotential(n_sparse=a.n_sparse, cutoff=a.cutoff, progress=False).fit(train)
+            model = LocalGPPotential(n_sparse=a.n_sparse, cutoff=a.cutoff, n_tune=a.n_tune,
+                                     progress=False).fit(train)
         fit_s = time.perf_counter() - t0
         rss_fit = _rss_gb()
         cal = model.calibrate(valid)
@@ -152,6 +154,9 @@ def main(argv=None) -> int:
             n_frames=len(train), n_envs=model.n_envs_, n_sparse=int(len(model.inducing_)), fit_wall_s=fit_s,
             tune_wall_s=model.tune_time_, peak_rss_gb_after_fit=rss_fit, model_file_mb=path.stat().st_size / 2**20,
             lengthscale=model.lengthscale_, signal_std_eV=model.signal_std_, noise=model.noise_, calibration=cal,
+            pair_lengthscale_A=model.pair_lengthscale_, pair_signal_std_eV=model.pair_signal_std_,
+            n_pair_columns=model.pair_.n_columns if model.pair_ is not None else 0,
+            weights_mb=model.weights_.numel() * 8 / 2**20,
             test=m, loadavg=bc.loadavg())
         print(json.dumps({n: doc["sizes"][str(n)]["test"]}, default=float), flush=True)
         if a.baselines:
