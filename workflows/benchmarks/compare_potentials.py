@@ -19,7 +19,7 @@ so the objective is the same), MACE's defaults otherwise (``MACE_ARGS``).
     python workflows/benchmarks/compare_potentials.py --n-train 1000 --budget 600 --threads 1
     python workflows/benchmarks/compare_potentials.py --summary     # learning-curve table of all sizes
 
-Only training is timed; on a shared machine run it alone (``/work/tools/bench``-style lock) with
+Only training is timed; on a shared machine run it alone (`an exclusive benchmark lock`-style lock) with
 ``--train-only`` and score the models afterwards with ``--skip-train`` (test errors do not depend on
 the load). MACE's own end-of-training error tables on the training/validation sets are skipped
 (reporting only; see ``mace_baseline.py``).

@@ -2,7 +2,7 @@
 
 Run (one process, one torch thread; results JSON under results/, scratch under bench-data/):
 
-    /work/tools/bench .venv/bin/python workflows/benchmarks/local_gp_alloys.py --sizes 50 200 --md-atoms 1000 10000
+    python workflows/benchmarks/local_gp_alloys.py --sizes 50 200 --md-atoms 1000 10000
 
 What it does, through the public interface (the extxyz files and the ``sciml gp`` CLI calls are
 written to bench-data/local_gp_alloys/ so that any figure can be redone from the command line):

@@ -2,7 +2,7 @@
 
 Run (after local_gp_alloys.py has written its model):
 
-    /work/tools/bench .venv/bin/python workflows/benchmarks/local_gp_md_scaling.py \
+    python workflows/benchmarks/local_gp_md_scaling.py \
         --model bench-data/local_gp_alloys/local_gp_200.pt --atoms 1000 4000 10000
 """
 from __future__ import annotations
