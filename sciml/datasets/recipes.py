@@ -85,40 +85,24 @@ def _atoms(rows):
     return Atoms([r[0] for r in rows], positions=[r[1:] for r in rows])
 
 
+def _gfn2_500k(rows, description: str) -> dict:
+    """The molecular recipe of the GP sets: Langevin MD at 500 K labelled with GFN2-xTB, 1500 frames."""
+    return dict(atoms=_atoms(rows), n_frames=1500, calculator="gfn2-xtb", temperature_K=500.0, timestep_fs=0.5,
+                stride=20, equilibration_steps=400, seed=0, description=description)
+
+
 def _malonaldehyde_recipe() -> dict:
-    return dict(
-        atoms=_atoms(_MALONALDEHYDE),
-        n_frames=1500,
-        calculator="gfn2-xtb",
-        temperature_K=500.0,
-        timestep_fs=0.5,
-        stride=20,
-        equilibration_steps=400,
-        seed=0,
-        description=(
-            "Malonaldehyde (enol, C3H4O2) sampled by Langevin MD at 500 K, labelled with GFN2-xTB (tblite). "
-            "Held out from every tuning decision of sciml.gp (defaults, kernels, descriptors were chosen on "
-            "ethanol): the GP benchmarks report on it. Split: `split_frames(frames, 1000, 100, seed=0)`."
-        ),
-    )
+    return _gfn2_500k(_MALONALDEHYDE, (
+        "Malonaldehyde (enol, C3H4O2) sampled by Langevin MD at 500 K, labelled with GFN2-xTB (tblite). "
+        "Held out from every tuning decision of sciml.gp (defaults, kernels, descriptors were chosen on "
+        "ethanol): the GP benchmarks report on it. Split: `split_frames(frames, 1000, 100, seed=0)`."))
 
 
 def _aspirin_recipe() -> dict:
-    return dict(
-        atoms=_atoms(_ASPIRIN),
-        n_frames=1500,
-        calculator="gfn2-xtb",
-        temperature_K=500.0,
-        timestep_fs=0.5,
-        stride=20,
-        equilibration_steps=400,
-        seed=0,
-        description=(
-            "Aspirin (C9H8O4, 21 atoms) sampled by Langevin MD at 500 K, labelled with GFN2-xTB (tblite). "
-            "Not bundled (4.5 MB): regenerate with `python datasets/generate_pes.py aspirin_gfn2_500K --out DIR` "
-            "(about 15 min on one core). Used for the large-N GP (1000 frames = 64,000 outputs)."
-        ),
-    )
+    return _gfn2_500k(_ASPIRIN, (
+        "Aspirin (C9H8O4, 21 atoms) sampled by Langevin MD at 500 K, labelled with GFN2-xTB (tblite). "
+        "Not bundled (4.5 MB): regenerate with `python datasets/generate_pes.py aspirin_gfn2_500K --out DIR` "
+        "(about 15 min on one core). Used for the large-N GP (1000 frames = 64,000 outputs)."))
 
 
 BUNDLED_RECIPES["malonaldehyde_gfn2_500K"] = _malonaldehyde_recipe

@@ -508,8 +508,6 @@ class LocalGPPotential:
 
     def _tune(self, frames: Sequence[Atoms], labels: dict, rng: np.random.Generator) -> None:
         """All hyperparameters on a seeded subset (its own inducing set), exact NLML gradients."""
-        from scipy.optimize import minimize
-
         n = min(int(self.n_tune), len(frames))
         sub = np.sort(rng.choice(len(frames), n, replace=False))
         self.tune_indices_ = sub
@@ -544,16 +542,7 @@ class LocalGPPotential:
                 st = st.scaled(self._col_scale(m_all, theta[3] - theta[1]))
             return sparse_nlml(st, K0, theta[1], {t: theta[k0 + k] for k, t in enumerate(types)})
 
-        def f(x: np.ndarray):
-            th = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-            try:
-                v = nlml_t(th)
-                g, = torch.autograd.grad(v, th)
-            except torch.linalg.LinAlgError:
-                return 1e30, np.zeros_like(x)
-            return float(v.detach()), g.numpy().astype(float)
-
-        res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=self.max_iter))
+        res = _minimize_nlml(nlml_t, x0, bounds, self.max_iter)
         self.tune_result_ = res
         self.lengthscale_ = float(np.exp(res.x[0]))
         self.pair_lengthscale_ = float(np.exp(res.x[2])) if pair else float("nan")
@@ -565,8 +554,6 @@ class LocalGPPotential:
 
     def _refit_on_all(self, stats: SufficientStats, x0: np.ndarray) -> None:
         """Signal and noise stds on all training frames at the tuned length-scale; posterior weights."""
-        from scipy.optimize import minimize
-
         types = stats.types
         self._stats = stats
         K0 = self._kernel_uu(self.inducing_, self.inducing_species_, self.lengthscale_)
@@ -582,16 +569,7 @@ class LocalGPPotential:
             st = stats.scaled(self._col_scale(m_all, theta[1] - theta[0])) if pair else stats
             return sparse_nlml(st, K0, theta[0], {t: theta[k0 + k] for k, t in enumerate(types)})
 
-        def f(x: np.ndarray):
-            th = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-            try:
-                v = nlml_t(th)
-                g, = torch.autograd.grad(v, th)
-            except torch.linalg.LinAlgError:
-                return 1e30, np.zeros_like(x)
-            return float(v.detach()), g.numpy().astype(float)
-
-        res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=self.max_iter))
+        res = _minimize_nlml(nlml_t, x0, bounds, self.max_iter)
         self.refit_result_ = res
         self.nlml_ = float(res.fun)
         self.signal_std_ = float(np.exp(res.x[0]))
@@ -889,3 +867,23 @@ def evaluate_local(model: LocalGPPotential, frames: Sequence[Atoms], max_std_str
     out["predict_time_s_per_structure"] = dt / len(frames)
     out["calibrated"] = model.std_scale_ != {"energy": 1.0, "forces": 1.0}
     return out
+
+
+def _minimize_nlml(nlml_t, x0: np.ndarray, bounds, max_iter: int):
+    """L-BFGS-B on a torch NLML of the log-hyperparameters with its exact autograd gradient.
+
+    A failed factorisation (``LinAlgError``) at a trial point is reported to the optimiser as a very
+    large value, so the line search steps back instead of the fit stopping.
+    """
+    from scipy.optimize import minimize
+
+    def f(x: np.ndarray):
+        th = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        try:
+            v = nlml_t(th)
+            g, = torch.autograd.grad(v, th)
+        except torch.linalg.LinAlgError:
+            return 1e30, np.zeros_like(x)
+        return float(v.detach()), g.numpy().astype(float)
+
+    return minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=max_iter))

@@ -19,10 +19,11 @@ import pandas as pd
 from .bootstrap import percentile_interval
 from .fits import ols
 from .permutation import permutation_pvalue
+from .vocabulary import TidyResultVocabulary
 
 
 @dataclass
-class CanonicalResult:
+class CanonicalResult(TidyResultVocabulary):
     """Eigen-decomposition of gamma with inference on the eigenvalues.
 
     Attributes
@@ -54,22 +55,6 @@ class CanonicalResult:
         th = self.theta.reset_index(names="term").assign(type="theta")
         cols = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
         return pd.concat([ev[cols], th[cols]], ignore_index=True)
-
-    def _indexed(self) -> pd.DataFrame:
-        return self.table().set_index(["type", "term"])
-
-    @property
-    def params(self) -> pd.Series:
-        """Eigenvalues (``lambda``) and canonical linear gradients (``theta``), indexed by ``(type, axis)``."""
-        return self._indexed()["estimate"].rename("params")
-
-    @property
-    def bse(self) -> pd.Series:
-        return self._indexed()["se"].rename("bse")
-
-    @property
-    def pvalues(self) -> pd.Series:
-        return self._indexed()["p_value"].rename("pvalues")
 
     def conf_int(self) -> pd.DataFrame:
         """Intervals ``[lower, upper]`` aligned with :attr:`params` (at the analysis' level)."""

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .canonical import CanonicalResult
 from .diagnostics import Diagnostics, check
+from .vocabulary import TidyResultVocabulary
 
 TABLE_COLUMNS = ["term", "type", "estimate", "se", "ci_low", "ci_high", "p_value", "method"]
 VECTOR_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "p_value"]
@@ -20,7 +21,7 @@ def _upper_terms(traits: list[str]) -> list[tuple[int, int, str]]:
 
 
 @dataclass
-class SelectionResult:
+class SelectionResult(TidyResultVocabulary):
     """Estimates of a Lande--Arnold selection analysis.
 
     Attributes
@@ -187,24 +188,6 @@ class SelectionResult:
         return d
 
     # ------------------------------------------------------------------ statsmodels vocabulary
-    def _indexed(self) -> pd.DataFrame:
-        return self.table().set_index(["type", "term"])
-
-    @property
-    def params(self) -> pd.Series:
-        """Every estimate, indexed by ``(type, term)`` as in :meth:`table` (``("beta", "z1")``, ...)."""
-        return self._indexed()["estimate"].rename("params")
-
-    @property
-    def bse(self) -> pd.Series:
-        """Standard errors aligned with :attr:`params`."""
-        return self._indexed()["se"].rename("bse")
-
-    @property
-    def pvalues(self) -> pd.Series:
-        """p-values aligned with :attr:`params` (NaN where none is defined)."""
-        return self._indexed()["p_value"].rename("pvalues")
-
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Intervals ``[lower, upper]`` aligned with :attr:`params`, at the analysis' ``level``.
 
