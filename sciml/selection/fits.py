@@ -14,6 +14,7 @@ from scipy import stats
 
 from .gradients import SeparationWarning
 from .._warnings import user_stacklevel
+from .wald import WaldInference
 
 
 @dataclass
@@ -77,7 +78,7 @@ def ols(X: np.ndarray, y: np.ndarray) -> OLSFit:
 
 
 @dataclass
-class GLMFit:
+class GLMFit(WaldInference):
     """A logistic, Poisson or negative-binomial (NB2) fit with Wald inference.
 
     ``family`` is ``"binomial"``, ``"poisson"`` or ``"negbin"``; ``dispersion`` is the Pearson
@@ -95,21 +96,8 @@ class GLMFit:
     separation: bool
     nobs: int
 
-    @property
-    def tvalues(self) -> np.ndarray:
-        return self.params / self.bse
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - len(self.params)
-
     def cov_params(self) -> np.ndarray:
         return self._cov
-
-    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        """``(q, 2)`` Wald (normal) intervals at level ``1 - alpha``."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return np.column_stack([self.params - z * self.bse, self.params + z * self.bse])
 
 
 def glm(X: np.ndarray, y: np.ndarray, family: str, what: str = "model", count_model: str = "auto") -> GLMFit:

@@ -23,16 +23,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, sparse, stats
+from scipy import optimize, sparse
 from scipy.special import expit, gammaln, logsumexp
 
 from .blas import blas_single_thread
 from .random_effects import RandomEffects
 from .reml import canonical_theta
+from .wald import NormalWaldInference
 
 
 @dataclass
-class GLMMFit:
+class GLMMFit(NormalWaldInference):
     """A fitted GLMM in statsmodels' vocabulary (``params``, ``bse``, ``pvalues``, ``conf_int()``...)."""
 
     params: np.ndarray
@@ -47,24 +48,8 @@ class GLMMFit:
     re: RandomEffects = field(repr=False)
     _cov: np.ndarray = field(repr=False, default=None)
 
-    @property
-    def tvalues(self) -> np.ndarray:
-        return self.params / self.bse
-
-    @property
-    def pvalues(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.tvalues))
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - len(self.params)
-
     def cov_params(self) -> np.ndarray:
         return self._cov
-
-    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        z = stats.norm.ppf(1 - alpha / 2)
-        return np.column_stack([self.params - z * self.bse, self.params + z * self.bse])
 
     @property
     def cov_re(self) -> dict[str, pd.DataFrame]:

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from .blas import blas_single_thread
 from .random_effects import RandomEffects
+from .wald import NormalWaldInference
 
 
 @dataclass
@@ -293,7 +294,7 @@ def fit_reml_batch(mom: ClusterMoments, re: RandomEffects, weights: np.ndarray, 
 
 
 @dataclass
-class MixedFit:
+class MixedFit(NormalWaldInference):
     """REML fit of a linear mixed model, in statsmodels' vocabulary.
 
     ``params`` (fixed effects), ``bse``, ``tvalues`` (z), ``pvalues`` (two-sided normal, as
@@ -313,24 +314,8 @@ class MixedFit:
     state: REMLState = field(repr=False)
     mom: ClusterMoments = field(repr=False)
 
-    @property
-    def tvalues(self) -> np.ndarray:
-        return self.params / self.bse
-
-    @property
-    def pvalues(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.tvalues))
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - len(self.params)
-
     def cov_params(self) -> np.ndarray:
         return self.scale * np.linalg.inv(self.state.H)
-
-    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        z = stats.norm.ppf(1 - alpha / 2)
-        return np.column_stack([self.params - z * self.bse, self.params + z * self.bse])
 
     @property
     def cov_re(self) -> dict[str, pd.DataFrame]:
