@@ -26,10 +26,10 @@ from typing import Optional
 
 import torch
 from e3nn import o3
-from e3nn.nn import FullyConnectedNet, Gate
+from e3nn.nn import Gate
 from torch import nn
 
-from .radial import BesselBasis, PolynomialCutoff
+from .radial import BesselBasis, PolynomialCutoff, RadialMLP
 from .tensor_product import ChannelwiseTensorProduct, PaddedEdges, convolve
 
 
@@ -147,7 +147,7 @@ class Interaction(nn.Module):
                 self.irreps_in, irreps_sh, irreps_mid, instr, shared_weights=False, internal_weights=False
             )
             self.irreps_mid = irreps_mid.simplify()
-        self.radial = FullyConnectedNet(
+        self.radial = RadialMLP(
             [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
         self.linear_down = o3.Linear(self.irreps_mid, irreps_pre)
@@ -187,7 +187,7 @@ class Interaction(nn.Module):
         indexes the output rows. The chunked evaluation (:mod:`sciml.potentials.chunked`) calls this
         on one block of centres at a time.
         """
-        w = self.radial(basis) * envelope.unsqueeze(-1)
+        w = self.radial(basis, envelope)
         if pads is not None and isinstance(self.tp, ChannelwiseTensorProduct):
             return convolve(self.tp, x, sh, w, centre, neighbour, *pads, num_centres=num_centres)
         msg = self.tp(x[neighbour], sh, w)
