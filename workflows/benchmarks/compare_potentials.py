@@ -176,11 +176,16 @@ def summary() -> str:
         tr = d["training"]
         loads = ", ".join(l for _, l in tr["loadavg_samples_during_training"][::6])
         for side in ("sciml", "MACE"):
+            if side == "MACE" and "mace_kept_from" in d:  # MACE trained in the earlier run: its load
+                loads = ", ".join(l for _, l in d["sciml_previous"]["loadavg_samples_during_training"][::6])
             t = d["test"][side]["test"]
             r = tr["results"][side]
             ep = f"{r['epochs']} / {r['steps']}" if side == "sciml" else f"{r['epochs_started']} / {r['optimizer_steps']}"
             vals = " | ".join(f"{t[k]:.{nd}f}" if k in t else "n/a" for k, _, nd in KEYS)
             lines.append(f"| {d['n_train']} | {side} | {vals} | {ep} | {loads} |")
+    kept = [f"{d['n_train']} frames: {d['mace_kept_from']['training_date']}" for d in docs if "mace_kept_from" in d]
+    if kept:
+        lines.append("\nMACE rows not rerun with the latest sciml run (sciml-only reruns), trained on " + "; ".join(kept) + ".")
     return "\n".join(lines)
 
 
