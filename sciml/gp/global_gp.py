@@ -61,13 +61,15 @@ from .pair_groups import LENGTH_SCALE_KINDS, ard_feature_weights, descriptor_gro
 from .solvers import CGSolver, CholeskySolver, TrainingCovariance, choose_solver, parse_memory, prior_diagonal
 from .tuning import tune_hyperparameters
 
-__all__ = ["GPPotential", "CG_MIN_NOISE"]
+__all__ = ["GPPotential", "CG_MIN_NOISE", "DESCRIPTOR_POWER"]
 
 #: Default ``min_noise`` with the CG solver (eV for energies, eV/Å for forces): noiseless labels make the
 #: covariance too ill-conditioned for any iterative solver otherwise (see sciml.gp.solvers). On ethanol
 #: (N = 300) raising the tuned noise to 1 or 3 meV(/Å) changed the test force MAE from 21.07 to 21.06 / 21.01 meV/Å.
 CG_MIN_NOISE = 3e-3
-_PARAMS = ("kernel", "n_scales", "length_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
+#: Default exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p``.
+DESCRIPTOR_POWER = 1.0
+_PARAMS = ("kernel", "descriptor_power", "n_scales", "length_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
            "min_noise", "standardize", "laplace", "solver", "max_memory", "cg_tol", "cg_max_iter", "n_pivots", "chunk_size",
            "seed",
            "progress")
@@ -137,7 +139,7 @@ class GPPotential:
     >>> E, F, E_std, F_std = gp.predict(frames[100:110])     # doctest: +SKIP
     """
 
-    def __init__(self, kernel: str = "matern52", n_scales: int = 1, length_scales: str = "pair",
+    def __init__(self, kernel: str = "matern52", descriptor_power: float = DESCRIPTOR_POWER, n_scales: int = 1, length_scales: str = "pair",
                  symmetry: bool | str = "auto",
                  max_group_size: int = 24, n_tune: int = 25, optimizer: str = "lbfgs", max_iter: int = 50,
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,
@@ -145,6 +147,7 @@ class GPPotential:
                  cg_tol: float = 1e-7, cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32,
                  seed: int = 0, progress: bool = True):
         self.kernel = kernel
+        self.descriptor_power = descriptor_power
         self.n_scales = n_scales
         self.length_scales = length_scales
         self.symmetry = symmetry
@@ -184,6 +187,10 @@ class GPPotential:
     def _validate_params(self) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
+        p = self.descriptor_power
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not (
+                math.isfinite(p) and p > 0):
+            raise ValueError(f"descriptor_power must be a finite positive number (x = r^-p), got {p!r}")
         if self.length_scales not in LENGTH_SCALE_KINDS:
             raise ValueError(f"length_scales must be one of {LENGTH_SCALE_KINDS}, got {self.length_scales!r}")
         if self.symmetry not in (True, False, "auto"):
@@ -238,7 +245,7 @@ class GPPotential:
         self.feature_weights_ = self.descriptor_weights_  # ARD folds the relative length-scales in after tuning
         labels, names = descriptor_groups(numbers, self._perms, self.length_scales)
         self._groups, self.length_scale_groups_ = labels, names
-        self._geo = Geometry.from_positions(pos, self.descriptor_weights_)
+        self._geo = Geometry.from_positions(pos, self.descriptor_weights_, self.descriptor_power)
         e_std = float(np.std(energies)) if np.std(energies) > 0 else 1.0
         self._scales = EnergyScale(float(np.mean(energies)), e_std)
 
@@ -262,7 +269,7 @@ class GPPotential:
         self.tune_indices_ = sub
         self._tune(self._geo[torch.as_tensor(sub)], energies[sub], forces[sub], float(self.noise_floor))
         if self.feature_weights_ is not self.descriptor_weights_:
-            self._geo = Geometry.from_positions(pos, self.feature_weights_)
+            self._geo = Geometry.from_positions(pos, self.feature_weights_, self.descriptor_power)
         self.tune_time_ = time.perf_counter() - t_start
         min_noise = self.min_noise if self.min_noise is not None else (0.0 if self.solver_ == "cholesky" else CG_MIN_NOISE)
         self.tuned_noise_ = (self.energy_noise_, self.force_noise_)
@@ -282,7 +289,7 @@ class GPPotential:
         n_desc = len(self._perms.idx[0])
         if not self.standardize or len(pos) < 3:
             return np.ones(n_desc)
-        x, _ = inverse_distances(pos, jacobian=False)
+        x, _ = inverse_distances(pos, jacobian=False, power=self.descriptor_power)
         sd = x.std(0).numpy()
         sd = np.where(sd > 1e-12, sd, np.nan)
         w = 1.0 / sd
@@ -450,7 +457,7 @@ class GPPotential:
             self._factorize()
         E, F, Es, Fs = [], [], [], []
         for b0 in range(0, len(pos), batch_size):
-            gt = Geometry.from_positions(pos[b0 : b0 + batch_size], self.feature_weights_)
+            gt = Geometry.from_positions(pos[b0 : b0 + batch_size], self.feature_weights_, self.descriptor_power)
             coeffs = self._coeffs(gt, self._geo)
             e_mean, f_mean = self._posterior_mean(gt, coeffs)
             E.append(e_mean.numpy() + self.mean_energy_)

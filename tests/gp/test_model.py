@@ -9,7 +9,7 @@ from ase import Atoms
 from sciml.atoms import attach_labels
 from sciml.gp import GPCalculator, GPPotential, evaluate
 from sciml.gp.data import interleave_targets
-from sciml.gp.descriptors import Geometry, Permutations
+from sciml.gp.descriptors import Geometry, Permutations, inverse_distances
 from sciml.gp.hyperparameters import EnergyScale, param_names
 from sciml.gp.kernels import joint_covariance, squared_distances
 from sciml.gp.likelihood import nlml_hessian, profiled_nlml_and_gradient
@@ -243,6 +243,34 @@ def test_calculator_results(small_gp, ethanol_frames):
     np.testing.assert_allclose(F, Fp[0])
     np.testing.assert_allclose(a.calc.results["forces_std"], Fs[0])
     assert a.calc.results["energy_std"] > 0
+
+
+def test_descriptor_power_model_forces_save_load(ethanol_frames, tmp_path):
+    """A non-default descriptor exponent is used consistently: forces = -grad E, save/load, old files = p 1."""
+    R = ethanol_frames[40].get_positions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(descriptor_power=2.0, noise_floor=1e-3, progress=False, laplace=False).fit(ethanol_frames[:8])
+        ref = GPPotential(descriptor_power=1.0, noise_floor=1e-3, progress=False, laplace=False).fit(ethanol_frames[:8])
+    x2, _ = inverse_distances(np.stack([a.positions for a in ethanol_frames[:8]]), jacobian=False, power=2.0)
+    np.testing.assert_allclose(gp._geo.X.numpy(), x2.numpy() * gp.feature_weights_, rtol=1e-12)
+    E, F, _, _ = gp.predict_positions(R[None], return_std=False)
+    np.testing.assert_allclose(F[0].ravel(), _fd_forces(gp, R, 1e-3), atol=1e-6 * max(1.0, np.abs(F).max()))
+    assert not np.allclose(F, ref.predict_positions(R[None], return_std=False)[1], rtol=1e-4)
+    path = gp.save(tmp_path / "p2.pt")
+    gp2 = GPPotential.load(path)
+    assert gp2.descriptor_power == 2.0
+    np.testing.assert_allclose(gp2.predict_positions(R[None], return_std=False)[1], F, rtol=1e-10, atol=1e-12)
+    state = torch.load(ref.save(tmp_path / "p1.pt"), weights_only=True)
+    del state["params"]["descriptor_power"]  # a file written before the option existed
+    torch.save(state, tmp_path / "old.pt")
+    old = GPPotential.load(tmp_path / "old.pt")
+    assert old.descriptor_power == 1.0
+    np.testing.assert_allclose(old.predict_positions(R[None], return_std=False)[1],
+                               ref.predict_positions(R[None], return_std=False)[1], rtol=1e-10, atol=1e-12)
+    for bad in (0, -0.5, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="descriptor_power"):
+            GPPotential(descriptor_power=bad, progress=False).fit(ethanol_frames[:4])
 
 
 def test_bad_inputs(ethanol_frames):
