@@ -2,9 +2,10 @@
 
 The model
 ---------
-``E(R) ~ GP(mu, k(x(R), x(R')))`` with ``x`` the inverse-distance descriptor
-(:mod:`sciml.gp.descriptors`), ``k`` a permutation-symmetrised Matérn-5/2 or RBF kernel or a
-mixture of them (:mod:`sciml.gp.kernels`), and forces ``F = -dE/dR`` observed jointly with
+``E(R) ~ GP(mu, k(x(R), x(R')))`` with ``x`` the inverse distances to a power,
+``x_ij = |r_ij|^-p`` (default ``p = 1/2``; :mod:`sciml.gp.descriptors`), ``k`` a
+permutation-symmetrised Matérn-5/2 or RBF kernel or a mixture of them (default: two Matérn-5/2
+components; :mod:`sciml.gp.kernels`), and forces ``F = -dE/dR`` observed jointly with
 energies. Hyperparameters (:mod:`sciml.gp.hyperparameters`), all fitted by maximising the exact log
 marginal likelihood (:mod:`sciml.gp.likelihood`, :mod:`sciml.gp.tuning`):
 
@@ -67,8 +68,8 @@ __all__ = ["GPPotential", "CG_MIN_NOISE", "DESCRIPTOR_POWER"]
 #: covariance too ill-conditioned for any iterative solver otherwise (see sciml.gp.solvers). On ethanol
 #: (N = 300) raising the tuned noise to 1 or 3 meV(/Å) changed the test force MAE from 21.07 to 21.06 / 21.01 meV/Å.
 CG_MIN_NOISE = 3e-3
-#: Default exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p``.
-DESCRIPTOR_POWER = 1.0
+#: Default exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p`` (see ``GPPotential``, ``descriptor_power``).
+DESCRIPTOR_POWER = 0.5
 _PARAMS = ("kernel", "descriptor_power", "n_scales", "length_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
            "min_noise", "standardize", "laplace", "solver", "max_memory", "cg_tol", "cg_max_iter", "n_pivots", "chunk_size",
            "seed",
@@ -81,8 +82,18 @@ class GPPotential:
     Parameters
     ----------
     kernel: ``"matern52"`` (default) or ``"rbf"`` on inverse-distance descriptors.
-    n_scales: kernel components with their own length-scale (``s^2 sum_c pi_c g(|x - y| / l_c)``),
-        all length-scales and variance fractions fitted by the marginal likelihood.
+    descriptor_power: exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p`` (default 0.5; 1 is the
+        GDML/sGDML descriptor and the default before). n_scales: kernel components with their own
+        length-scale (``s^2 sum_c pi_c g(|x - y| / l_c)``), all length-scales and variance fractions
+        fitted by the marginal likelihood (default 2).
+        The defaults ``descriptor_power=0.5, n_scales=2, n_tune=50`` were chosen on ethanol only
+        (``workflows/benchmarks/gp_options_ethanol.py``, results ``gp_options_ethanol*.json``): on
+        the same 25 tuning frames ``p = 1/2`` raised the log marginal likelihood by 8-14 nats over
+        ``p = 1`` at N = 50/100/200 (``p = 2, 3`` lowered it, ``p = 1/4`` and ``log r`` were level
+        with 1/2) and lowered the validation force MAE by ~4 %; on 50 tuning frames the second
+        kernel component raised it by 10-17 nats (not identifiable on 25); together with
+        ``n_tune=50`` the validation force MAE went 52.6 / 33.1 / 20.8 -> 49.2 / 30.1 / 19.1 meV/Å
+        (N = 50 / 100 / 200), the tuning took 30-90 s instead of 2-5 s (one thread, loaded machine).
     length_scales: ``"pair"`` (default): one length-scale per pair of element types (automatic
         relevance determination, e.g. C-H and H-H distances vary on their own scales; 5 for ethanol,
         6 for malonaldehyde); ``"shared"``: one for every inverse distance (the default before; on
@@ -96,7 +107,8 @@ class GPPotential:
         (error if too many); ``False``: never.
     max_group_size: largest group symmetrised over with ``symmetry="auto"``.
     n_tune: configurations (seeded random subset) on which the hyperparameters are fitted by the
-        exact marginal likelihood; all configurations are used for the final solve.
+        exact marginal likelihood (default 50; 25 before, 100 gained no more on ethanol for 10x
+        the time); all configurations are used for the final solve.
     optimizer: ``"lbfgs"`` (scipy L-BFGS-B, exact gradients) or ``"adam"``; ``converged_`` reports
         whether its stopping criterion was met. max_iter: optimiser iterations (with ARD length-scales,
         for each of the two stages: shared, then per group).
@@ -139,9 +151,9 @@ class GPPotential:
     >>> E, F, E_std, F_std = gp.predict(frames[100:110])     # doctest: +SKIP
     """
 
-    def __init__(self, kernel: str = "matern52", descriptor_power: float = DESCRIPTOR_POWER, n_scales: int = 1, length_scales: str = "pair",
+    def __init__(self, kernel: str = "matern52", descriptor_power: float = DESCRIPTOR_POWER, n_scales: int = 2, length_scales: str = "pair",
                  symmetry: bool | str = "auto",
-                 max_group_size: int = 24, n_tune: int = 25, optimizer: str = "lbfgs", max_iter: int = 50,
+                 max_group_size: int = 24, n_tune: int = 50, optimizer: str = "lbfgs", max_iter: int = 50,
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,
                  laplace: bool = True, solver: str = "auto", max_memory: int | str | None = None,
                  cg_tol: float = 1e-7, cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32,

@@ -39,9 +39,14 @@ def test_fit_attributes_and_trace(small_gp):
     assert set(tr["stage"]) == {"isotropic", "ard"} and gp.nlml_ <= gp.nlml_shared_
     assert {f"lengthscale[{g}]" for g in gp.length_scale_groups_} <= set(tr.columns)
     t = gp.laplace_.table()
-    assert list(t.index) == param_names(1, gp.length_scale_groups_) == [
+    # default: two Matérn components (a ratio of length-scales and a variance weight), descriptor r^-1/2
+    assert gp.n_scales == 2 and gp.descriptor_power == 0.5 and gp.n_tune == 50
+    assert len(gp.lengthscales_) == 2 and gp.lengthscales_[1] > gp.lengthscales_[0]
+    assert gp.variance_fractions_.sum() == pytest.approx(1.0)
+    assert list(t.index) == param_names(2, gp.length_scale_groups_) == [
         "log_lengthscale[C-C]", "log_lengthscale[C-O]", "log_lengthscale[C-H]", "log_lengthscale[H-O]",
-        "log_lengthscale[H-H]", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy"]
+        "log_lengthscale[H-H]", "log_lengthscale_ratio_2", "log_weight_2", "log_signal_std", "log_energy_noise",
+        "log_force_noise", "mean_energy"]
     assert "Laplace" in gp.laplace_.summary()
     assert gp.lengthscale_ == pytest.approx(float(np.exp(np.log(gp.group_lengthscales_).mean())))
 
@@ -173,7 +178,8 @@ def test_hyperparameters_recovered_from_gp_prior_samples():
     determines the signal std and the energy noise (40 labels) only loosely (standard errors ~0.1-0.3)."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)  # lengthscale, signal std, energy noise, force noise, mean
     frames = _prior_sample(40, truth, seed=3)
-    gp = GPPotential(standardize=False, n_scales=1, length_scales="shared", n_tune=40, progress=False).fit(frames)
+    gp = GPPotential(standardize=False, n_scales=1, descriptor_power=1.0, length_scales="shared", n_tune=40,
+                     progress=False).fit(frames)
     est = dict(log_lengthscale=gp.lengthscale_, log_signal_std=gp.signal_std_, log_energy_noise=gp.energy_noise_,
                log_force_noise=gp.force_noise_)
     se = gp.laplace_.table()["std_err"]
@@ -189,7 +195,7 @@ def test_coverage_of_95_percent_interval_on_held_out_data():
     """Well-specified case (GP prior data): held-out force coverage must lie in [0.90, 0.99]."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)
     frames = _prior_sample(70, truth, seed=5)
-    gp = GPPotential(standardize=False, n_scales=1, progress=False).fit(frames[:40])
+    gp = GPPotential(standardize=False, n_scales=1, descriptor_power=1.0, progress=False).fit(frames[:40])
     m = evaluate(gp, frames[40:])
     assert 0.90 <= m["forces_coverage_95"] <= 0.99, m
 
@@ -386,7 +392,7 @@ def test_fast_posterior_mean_equals_covariance_times_weights(small_gp, ethanol_f
 
     gp = small_gp
     pos = np.stack([a.get_positions() for a in ethanol_frames[40:45]])
-    g = Geometry.from_positions(pos, gp.feature_weights_)  # with ARD, the weights the kernel sees
+    g = Geometry.from_positions(pos, gp.feature_weights_, gp.descriptor_power)  # with ARD, the weights the kernel sees
     Ks = assemble(g, gp._geo, gp._perms, *gp._coeffs(g, gp._geo)).reshape(5 * 28, -1)
     ref = (Ks @ torch.from_numpy(gp.alpha_)).reshape(5, 28).numpy()
     E, F, _, _ = gp.predict_positions(pos, return_std=False)

@@ -77,6 +77,10 @@ def main(argv=None) -> int:
         "n_train": a.n_train,
         "kernel": a.kernel,
         "n_tune": gp.n_tune,
+        "n_scales": gp.n_scales,
+        "descriptor_power": gp.descriptor_power,
+        "lengthscales": [float(v) for v in gp.lengthscales_],
+        "variance_fractions": [float(v) for v in gp.variance_fractions_],
         "length_scales": gp.length_scales,
         "group_lengthscales": None if getattr(gp, "group_lengthscales_", None) is None else dict(
             zip(gp.length_scale_groups_, np.asarray(gp.group_lengthscales_).tolist())),
