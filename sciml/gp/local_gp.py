@@ -211,8 +211,9 @@ class LocalGPPotential:
     def __init__(self, cutoff: float = 5.0, n_max: int = 5, l_max: int = 4, species_channels: int | None = None,
                  kernel: str = "se", zeta: int = 2, n_sparse: int = 1000, targets: str | Sequence[str] = "auto", n_tune: int = 20,
                  n_sparse_tune: int = 300, batch_atoms: int = 600, seed: int = 0, progress: bool = True,
-                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2):
+                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2, normalise: bool = True):
         self.cutoff = cutoff
+        self.normalise = normalise
         self.pair_term = pair_term
         self.pair_spacing = pair_spacing
         self.n_max = n_max
@@ -234,7 +235,7 @@ class LocalGPPotential:
         return {k: getattr(self, k) for k in ("cutoff", "n_max", "l_max", "species_channels", "kernel", "zeta",
                                               "n_sparse", "targets",
                                               "n_tune", "n_sparse_tune", "batch_atoms", "seed", "progress",
-                                              "max_iter", "pair_term", "pair_spacing")}
+                                              "max_iter", "pair_term", "pair_spacing", "normalise")}
 
     def set_params(self, **params) -> "LocalGPPotential":
         for k, v in params.items():
@@ -253,6 +254,8 @@ class LocalGPPotential:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.kernel not in ("se", "dot"):
             raise ValueError(f"kernel must be 'se' or 'dot', got {self.kernel!r}")
+        if self.kernel == "dot" and not self.normalise:
+            raise ValueError("kernel='dot' compares unit-length power spectra: it needs normalise=True")
         if self.kernel == "dot" and (not isinstance(self.zeta, (int, np.integer)) or self.zeta < 1):
             raise ValueError(f"zeta must be a positive integer for kernel='dot', got {self.zeta!r}")
         if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
@@ -295,7 +298,7 @@ class LocalGPPotential:
         labels = _labels(frames, self.targets_, "frames")
         self.species_ = sorted(set(int(z) for a in frames for z in a.numbers))
         self.descriptor_ = SOAPDescriptor(self.species_, self.cutoff, self.n_max, self.l_max,
-                                          self.species_channels, self.seed)
+                                          self.species_channels, self.seed, normalise=self.normalise)
         self._fit_offsets(frames, np.asarray(labels["energy"]))
         rng = np.random.default_rng(self.seed)
         X, Xs = self._descriptors(frames)
@@ -399,7 +402,7 @@ class LocalGPPotential:
         with torch.no_grad():
             for b in _batches(frames, self.batch_atoms):
                 env = build_environments([frames[k] for k in b], self.species_, self.cutoff)
-                X.append(self.descriptor_.normalised(env.d, env).numpy())
+                X.append(self.descriptor_.features(env.d, env).numpy())
                 S.append(env.species.numpy())
         return np.concatenate(X), np.concatenate(S)
 
@@ -619,7 +622,7 @@ class LocalGPPotential:
     def _predict_batch(self, frames, return_std, include_noise, forces_std, out) -> None:
         env = build_environments(frames, self.species_, self.cutoff)
         d = env.d.clone().requires_grad_(True)
-        x = self.descriptor_.normalised(d, env)
+        x = self.descriptor_.features(d, env)
         k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_,
                     self.descriptor_weights_, self._zeta())
         parts = [k] + ([self.pair_.local_rows(env, d, self.pair_lengthscale_)] if self.pair_ is not None else [])
