@@ -198,6 +198,14 @@ class LocalGPPotential:
     pair_term, pair_spacing:
         Add the two-body GP term (:mod:`sciml.gp.pair_term`) with inducing distances every
         ``pair_spacing`` Å from just below the shortest training distance to ``cutoff``.
+    normalise:
+        Compare unit-length power spectra (``True``, GAP/FLARE) or the power spectra themselves
+        (``False``: the kernel also sees the overall neighbour density, what the embedding energy of
+        metals depends on; with ``l_max=0`` the descriptor is the products of species-resolved
+        radial densities). ``kernel="dot"`` needs ``True``.
+    energy_noise_max:
+        Upper bound of the energy noise std (eV per sqrt(atom)) in the marginal-likelihood fit
+        (see ``_NOISE_BOUNDS``; GAP fixes its energy sigma for the same reason).
 
     Attributes (after ``fit``)
     --------------------------
@@ -211,8 +219,10 @@ class LocalGPPotential:
     def __init__(self, cutoff: float = 5.0, n_max: int = 5, l_max: int = 4, species_channels: int | None = None,
                  kernel: str = "se", zeta: int = 2, n_sparse: int = 1000, targets: str | Sequence[str] = "auto", n_tune: int = 20,
                  n_sparse_tune: int = 300, batch_atoms: int = 600, seed: int = 0, progress: bool = True,
-                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2, normalise: bool = True):
+                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2, normalise: bool = True,
+                 energy_noise_max: float = 0.05):
         self.cutoff = cutoff
+        self.energy_noise_max = energy_noise_max
         self.normalise = normalise
         self.pair_term = pair_term
         self.pair_spacing = pair_spacing
@@ -235,7 +245,8 @@ class LocalGPPotential:
         return {k: getattr(self, k) for k in ("cutoff", "n_max", "l_max", "species_channels", "kernel", "zeta",
                                               "n_sparse", "targets",
                                               "n_tune", "n_sparse_tune", "batch_atoms", "seed", "progress",
-                                              "max_iter", "pair_term", "pair_spacing", "normalise")}
+                                              "max_iter", "pair_term", "pair_spacing", "normalise",
+                                              "energy_noise_max")}
 
     def set_params(self, **params) -> "LocalGPPotential":
         for k, v in params.items():
@@ -254,6 +265,8 @@ class LocalGPPotential:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.kernel not in ("se", "dot"):
             raise ValueError(f"kernel must be 'se' or 'dot', got {self.kernel!r}")
+        if not (isinstance(self.energy_noise_max, (int, float)) and self.energy_noise_max > 1e-3):
+            raise ValueError(f"energy_noise_max must be a number > 1e-3 (eV per sqrt(atom)), got {self.energy_noise_max!r}")
         if self.kernel == "dot" and not self.normalise:
             raise ValueError("kernel='dot' compares unit-length power spectra: it needs normalise=True")
         if self.kernel == "dot" and (not isinstance(self.zeta, (int, np.integer)) or self.zeta < 1):
@@ -531,7 +544,7 @@ class LocalGPPotential:
                     + [init[t] for t in types])
         bounds = [(np.log(_MIN_LENGTHSCALE), np.log(_MAX_LENGTHSCALE)), (np.log(1e-3), np.log(1e3))] \
             + ([(np.log(self.pair_.spacing), np.log(_PAIR_THETA_MAX)), (np.log(1e-4), np.log(1e2))] if pair else []) \
-            + [_NOISE_BOUNDS[t] for t in types]
+            + [self._noise_bounds()[t] for t in types]
         k0 = 4 if pair else 2
         m_all = len(U) + (self.pair_.n_columns if pair else 0) + len(self.species_)
 
@@ -555,6 +568,11 @@ class LocalGPPotential:
         self.tune_laplace_ = _laplace(res.x, H, _at_bound(res.x, bounds, names), names)
         self.tune_nlml_ = float(res.fun)
 
+    def _noise_bounds(self) -> dict:
+        """Log-bounds of the noise stds; the energy's upper bound is ``energy_noise_max``."""
+        lo = _NOISE_BOUNDS["energy"][0]
+        return {**_NOISE_BOUNDS, "energy": (lo, float(np.log(max(float(self.energy_noise_max), np.exp(lo) * 1.01))))}
+
     def _refit_on_all(self, stats: SufficientStats, x0: np.ndarray) -> None:
         """Signal and noise stds on all training frames at the tuned length-scale; posterior weights."""
         types = stats.types
@@ -564,7 +582,7 @@ class LocalGPPotential:
         pair = self.pair_ is not None
         names = ["signal_std"] + (["pair_signal_std"] if pair else []) + [f"{t}_noise" for t in types]
         bounds = [(np.log(1e-3), np.log(1e3))] + ([(np.log(1e-4), np.log(1e2))] if pair else []) \
-            + [_NOISE_BOUNDS[t] for t in types]
+            + [self._noise_bounds()[t] for t in types]
         k0 = 2 if pair else 1
         m_all = len(K0)
 

@@ -45,6 +45,9 @@ VARIANTS = {
     "radial_raw_c6": dict(normalise=False, l_max=0, n_max=10, cutoff=6.0),
     "radial_raw_m1500": dict(normalise=False, l_max=0, n_max=8, n_sparse=1500),
     "soap2_raw_c6": dict(normalise=False, l_max=2, n_max=6, cutoff=6.0),
+    "radial_raw_m1500_e10": dict(normalise=False, l_max=0, n_max=8, n_sparse=1500, energy_noise_max=0.01),
+    "radial6_raw_m1500": dict(normalise=False, l_max=0, n_max=6, n_sparse=1500),
+    "radial_raw_m1500_c6": dict(normalise=False, l_max=0, n_max=10, n_sparse=1500, cutoff=6.0),
 }
 
 
