@@ -907,4 +907,11 @@ def _minimize_nlml(nlml_t, x0: np.ndarray, bounds, max_iter: int):
             return 1e30, np.zeros_like(x)
         return float(v.detach()), g.numpy().astype(float)
 
-    return minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=max_iter))
+    res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=max_iter))
+    if not res.success and res.nit < max_iter:       # not just out of iterations: say so, never silently
+        from sciml._warnings import user_stacklevel
+
+        warnings.warn(f"LocalGPPotential: the marginal-likelihood optimisation stopped after {res.nit} "
+                      f"iteration(s) without converging ({res.message}); hyperparameters may be near "
+                      "their starting values", RuntimeWarning, stacklevel=user_stacklevel())
+    return res

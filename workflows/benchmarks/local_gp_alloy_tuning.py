@@ -48,6 +48,9 @@ VARIANTS = {
     "radial_raw_m1500_e10": dict(normalise=False, l_max=0, n_max=8, n_sparse=1500, energy_noise_max=0.01),
     "radial6_raw_m1500": dict(normalise=False, l_max=0, n_max=6, n_sparse=1500),
     "radial_raw_m1500_c6": dict(normalise=False, l_max=0, n_max=10, n_sparse=1500, cutoff=6.0),
+    "radial4_raw_m1500": dict(normalise=False, l_max=0, n_max=4, n_sparse=1500),
+    "radial6_raw_m1500_e10": dict(normalise=False, l_max=0, n_max=6, n_sparse=1500, energy_noise_max=0.01),
+    "radial6_raw_m3000": dict(normalise=False, l_max=0, n_max=6, n_sparse=3000),
 }
 
 
@@ -85,7 +88,9 @@ def main(argv=None) -> int:
         fit_s = time.perf_counter() - t0
         m = evaluate_local(model, valid, max_std_structures=0)
         doc["variants"][v] = dict(
-            kwargs=kw, fit_wall_s=fit_s, nlml=float(model.nlml_), lengthscale=float(model.lengthscale_),
+            kwargs=kw, fit_wall_s=fit_s,
+            tune_message=str(getattr(model, "tune_result_", None) and model.tune_result_.message),
+            refit_message=str(model.refit_result_.message), nlml=float(model.nlml_), lengthscale=float(model.lengthscale_),
             signal_std_eV=float(model.signal_std_), noise={k: float(x) for k, x in model.noise_.items()},
             pair_lengthscale_A=float(model.pair_lengthscale_), descriptor_size=int(model.descriptor_.size),
             n_envs=int(model.n_envs_), peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
