@@ -81,9 +81,14 @@ from .soap import SOAPDescriptor, build_environments, check_frames, pair_gradien
 from .sparse import SufficientStats, kmeanspp, posterior, sparse_nlml
 from .sparse_features import VOIGT, assemble_rows, kernel0, prepare_batch, raw_rows, stress_rows
 
-__all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT"]
+__all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT", "DESCRIPTOR_PRESETS"]
 
 FORMAT = "sciml.gp.LocalGPPotential/1"
+#: Named descriptor settings (``sciml gp train --kind local --descriptor NAME``): ``"soap"`` the defaults
+#: (unit-length SOAP, l <= 4); ``"radial"`` the choice for metals made on the alloy set's train/validation
+#: frames (workflows/benchmarks/local_gp_alloy_tuning.py): unnormalised products of species-resolved
+#: radial densities (l = 0, 6 radial functions) and an energy noise of at most 10 meV/sqrt(atom).
+DESCRIPTOR_PRESETS = {"soap": {}, "radial": dict(normalise=False, l_max=0, n_max=6, energy_noise_max=0.01)}
 _TARGETS = ("energy", "forces", "stress")
 #: Prior variance of the per-element energy constants, relative to sigma^2 (see "Per-element constants").
 _CONST_VAR = 100.0
