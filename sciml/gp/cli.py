@@ -72,6 +72,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
         n_sparse: int = typer.Option(1000, "--n-sparse", help="--kind local: inducing environments."),
         cutoff: float = typer.Option(5.0, "--cutoff", help="--kind local: environment cutoff (Å)."),
+        descriptor: str = typer.Option("soap", "--descriptor", help="--kind local: soap (default) or radial "
+                                       "(unnormalised species-resolved radial densities; the choice for metals)."),
     ) -> None:
         """Fit a GP potential and save it; prints a JSON summary (hyperparameters, Laplace errors, fit time)."""
         if kind not in ("global", "local"):
@@ -81,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
             try:
                 summary = train_local(train, out, n_train, n_sparse, cutoff,
-                                      valid if valid is not None else calibrate, seed, quiet)
+                                      valid if valid is not None else calibrate, seed, quiet, descriptor)
             except ValueError as err:
                 raise typer.BadParameter(str(err)) from err
             typer.echo(json.dumps(summary, indent=2))
