@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 
 from sciml.atoms import attach_labels
 from sciml.gp import GPCalculator, GPPotential, evaluate
