@@ -25,7 +25,8 @@ def _summary(model, out: Path, calibration) -> dict:
     return dict(
         model=str(out), n_train=model.n_train_, kernel=model.kernel, n_permutations=len(model.permutations_),
         solver=model.solver_, lengthscale=model.lengthscale_, lengthscales=[float(v) for v in model.lengthscales_],
-        length_scales=model.length_scales, group_lengthscales=None if model.group_lengthscales_ is None else
+        length_scales=model.length_scales, descriptor_power=model.descriptor_power, n_tune=model.n_tune,
+        variance_fractions=[float(v) for v in model.variance_fractions_], group_lengthscales=None if model.group_lengthscales_ is None else
         dict(zip(model.length_scale_groups_, (float(v) for v in model.group_lengthscales_))),
         signal_std_eV=model.signal_std_, energy_noise_eV=model.energy_noise_,
         force_noise_eV_per_A=model.force_noise_, mean_energy_eV=model.mean_energy_, nlml=model.nlml_,
@@ -54,9 +55,13 @@ def register(app: typer.Typer) -> None:
         n_train: Optional[int] = typer.Option(None, "--n-train", help="Use the first N frames (default: all)."),
         kernel: str = typer.Option("matern52", "--kernel", help="matern52 or rbf."),
         seed: int = typer.Option(0, "--seed", help="Seed of the hyperparameter-tuning subset."),
-        n_tune: int = typer.Option(25, "--n-tune", help="Frames used to fit the hyperparameters."),
+        n_tune: Optional[int] = typer.Option(None, "--n-tune", help="Frames used to fit the hyperparameters "
+                                             "(default: GPPotential's)."),
         symmetry: str = typer.Option("auto", "--symmetry", help="auto, on or off (permutations of identical atoms)."),
-        n_scales: int = typer.Option(1, "--n-scales", help="Kernel components with their own length-scale."),
+        n_scales: Optional[int] = typer.Option(None, "--n-scales", help="Kernel components with their own "
+                                               "length-scale (default: GPPotential's)."),
+        descriptor_power: Optional[float] = typer.Option(
+            None, "--descriptor-power", help="Exponent p of the descriptor r^-p (default: GPPotential's)."),
         length_scales: Optional[str] = typer.Option(
             None, "--length-scales", help="shared (one length-scale), pair (one per element pair, ARD) or orbit "
             "(default: GPPotential's)."),
@@ -67,6 +72,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
         n_sparse: int = typer.Option(1000, "--n-sparse", help="--kind local: inducing environments."),
         cutoff: float = typer.Option(5.0, "--cutoff", help="--kind local: environment cutoff (Å)."),
+        descriptor: str = typer.Option("soap", "--descriptor", help="--kind local: soap (default) or radial "
+                                       "(unnormalised species-resolved radial densities; the choice for metals)."),
     ) -> None:
         """Fit a GP potential and save it; prints a JSON summary (hyperparameters, Laplace errors, fit time)."""
         if kind not in ("global", "local"):
@@ -76,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
             try:
                 summary = train_local(train, out, n_train, n_sparse, cutoff,
-                                      valid if valid is not None else calibrate, seed, quiet)
+                                      valid if valid is not None else calibrate, seed, quiet, descriptor)
             except ValueError as err:
                 raise typer.BadParameter(str(err)) from err
             typer.echo(json.dumps(summary, indent=2))
@@ -111,8 +118,9 @@ def register(app: typer.Typer) -> None:
         if length_scales is not None and length_scales not in LENGTH_SCALE_KINDS:
             raise typer.BadParameter(f"--length-scales must be one of {', '.join(LENGTH_SCALE_KINDS)}, got "
                                      f"{length_scales!r}")
-        extra = {} if length_scales is None else {"length_scales": length_scales}
-        model = GPPotential(kernel=kernel, seed=seed, n_tune=n_tune, symmetry=sym, n_scales=n_scales, solver=solver,
+        extra = {k: v for k, v in dict(length_scales=length_scales, n_tune=n_tune, n_scales=n_scales,
+                                       descriptor_power=descriptor_power).items() if v is not None}
+        model = GPPotential(kernel=kernel, seed=seed, symmetry=sym, solver=solver,
                             max_memory=max_memory, progress=not quiet, **extra).fit(frames)
         calibration = model.calibrate(valid_frames) if valid_frames is not None else None
         model.save(out)

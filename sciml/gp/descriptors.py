@@ -1,12 +1,12 @@
 """Rotation- and translation-invariant molecular descriptors with analytic Jacobians.
 
-The default descriptor is the vector of inverse pairwise distances
-``x_k = 1 / |r_i - r_j|`` over all atom pairs ``i < j`` (the sGDML/GDML
+The descriptor is the vector of inverse pairwise distances to a power ``p``,
+``x_k = |r_i - r_j|^-p`` over all atom pairs ``i < j`` (``p = 1``: the sGDML/GDML
 descriptor). Its Jacobian with respect to the Cartesian positions is analytic::
 
-    d x_k / d r_i = -(r_i - r_j) / |r_i - r_j|^3,   d x_k / d r_j = +(r_i - r_j) / |r_i - r_j|^3
+    d x_k / d r_i = -p (r_i - r_j) / |r_i - r_j|^(p+2),   d x_k / d r_j = +p (r_i - r_j) / |r_i - r_j|^(p+2)
 
-Positions are in Å, descriptors in 1/Å. Everything here works on batches of
+Positions are in Å, descriptors in Å^-p. Everything here works on batches of
 structures with the same atom count (one molecule, many configurations).
 :class:`Geometry` holds the descriptors and Jacobians of a set of configurations (optionally
 with fixed per-entry weights), :class:`Permutations` the descriptor index arrays of a group of
@@ -14,6 +14,7 @@ permutations of identical atoms.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +39,9 @@ def pair_indices(n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def inverse_distances(
-    positions: np.ndarray | torch.Tensor, jacobian: bool = True
+    positions: np.ndarray | torch.Tensor, jacobian: bool = True, power: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Inverse pairwise distances and their analytic Jacobian.
+    """Inverse pairwise distances (to the power ``power``, ``|r_ij|^-power``) and their analytic Jacobian.
 
     Parameters
     ----------
@@ -49,11 +50,13 @@ def inverse_distances(
     jacobian:
         Also return ``dx/dR`` of shape ``(n_structures, D, 3 * n_atoms)``
         (columns ordered atom-major: ``3 * atom + xyz``).
+    power:
+        Exponent ``p > 0`` of the descriptor ``|r_ij|^-p`` (1: plain inverse distances).
 
     Returns
     -------
     x:
-        ``(n_structures, D)`` descriptors in 1/Å with ``D = n_atoms (n_atoms - 1) / 2``.
+        ``(n_structures, D)`` descriptors in Å^-p with ``D = n_atoms (n_atoms - 1) / 2``.
     jac:
         The Jacobian, or ``None``.
 
@@ -64,6 +67,8 @@ def inverse_distances(
     >>> float(x[0, 0]), J.shape
     (0.5, torch.Size([1, 1, 6]))
     """
+    if not (math.isfinite(power) and power > 0):
+        raise ValueError(f"power must be a finite positive exponent of the inverse distances, got {power!r}")
     pos = torch.as_tensor(positions, dtype=torch.float64)
     if pos.ndim == 2:
         pos = pos[None]
@@ -80,10 +85,11 @@ def inverse_distances(
             f"structure {int(bad[0])}: atoms {int(ti[bad[1]])} and {int(tj[bad[1]])} coincide or have "
             "non-finite positions; inverse distances are undefined"
         )
-    x = 1.0 / dist
+    inv = 1.0 / dist
+    x = inv if power == 1.0 else inv**power
     if not jacobian:
         return x, None
-    d = diff * (x**3)[..., None]  # (r_i - r_j) / |r_ij|^3
+    d = diff * (power * x * inv**2)[..., None]  # p (r_i - r_j) / |r_ij|^(p+2)
     D = x.shape[1]
     jac = torch.zeros(n, D, a, 3, dtype=torch.float64)
     rows = torch.arange(D)
@@ -134,10 +140,12 @@ class Geometry:
 
     @classmethod
     def from_positions(
-        cls, positions: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None
+        cls, positions: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None,
+        power: float = 1.0,
     ) -> "Geometry":
-        """Build from ``(n, n_atoms, 3)`` positions in Å; ``weights`` rescale the descriptor entries."""
-        x, jac = inverse_distances(positions, jacobian=True)
+        """Build from ``(n, n_atoms, 3)`` positions in Å; ``weights`` rescale the descriptor entries;
+        ``power``: exponent of the inverse distances (see :func:`inverse_distances`)."""
+        x, jac = inverse_distances(positions, jacobian=True, power=power)
         jt = jac.transpose(1, 2).contiguous()
         if weights is not None:
             w = torch.as_tensor(weights, dtype=torch.float64)

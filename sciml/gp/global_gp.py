@@ -2,9 +2,10 @@
 
 The model
 ---------
-``E(R) ~ GP(mu, k(x(R), x(R')))`` with ``x`` the inverse-distance descriptor
-(:mod:`sciml.gp.descriptors`), ``k`` a permutation-symmetrised Matérn-5/2 or RBF kernel or a
-mixture of them (:mod:`sciml.gp.kernels`), and forces ``F = -dE/dR`` observed jointly with
+``E(R) ~ GP(mu, k(x(R), x(R')))`` with ``x`` the inverse distances to a power,
+``x_ij = |r_ij|^-p`` (default ``p = 1/2``; :mod:`sciml.gp.descriptors`), ``k`` a
+permutation-symmetrised Matérn-5/2 or RBF kernel or a mixture of them (default: two Matérn-5/2
+components; :mod:`sciml.gp.kernels`), and forces ``F = -dE/dR`` observed jointly with
 energies. Hyperparameters (:mod:`sciml.gp.hyperparameters`), all fitted by maximising the exact log
 marginal likelihood (:mod:`sciml.gp.likelihood`, :mod:`sciml.gp.tuning`):
 
@@ -61,13 +62,15 @@ from .pair_groups import LENGTH_SCALE_KINDS, ard_feature_weights, descriptor_gro
 from .solvers import CGSolver, CholeskySolver, TrainingCovariance, choose_solver, parse_memory, prior_diagonal
 from .tuning import tune_hyperparameters
 
-__all__ = ["GPPotential", "CG_MIN_NOISE"]
+__all__ = ["GPPotential", "CG_MIN_NOISE", "DESCRIPTOR_POWER"]
 
 #: Default ``min_noise`` with the CG solver (eV for energies, eV/Å for forces): noiseless labels make the
 #: covariance too ill-conditioned for any iterative solver otherwise (see sciml.gp.solvers). On ethanol
 #: (N = 300) raising the tuned noise to 1 or 3 meV(/Å) changed the test force MAE from 21.07 to 21.06 / 21.01 meV/Å.
 CG_MIN_NOISE = 3e-3
-_PARAMS = ("kernel", "n_scales", "length_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
+#: Default exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p`` (see ``GPPotential``, ``descriptor_power``).
+DESCRIPTOR_POWER = 0.5
+_PARAMS = ("kernel", "descriptor_power", "n_scales", "length_scales", "symmetry", "max_group_size", "n_tune", "optimizer", "max_iter", "noise_floor",
            "min_noise", "standardize", "laplace", "solver", "max_memory", "cg_tol", "cg_max_iter", "n_pivots", "chunk_size",
            "seed",
            "progress")
@@ -79,8 +82,18 @@ class GPPotential:
     Parameters
     ----------
     kernel: ``"matern52"`` (default) or ``"rbf"`` on inverse-distance descriptors.
-    n_scales: kernel components with their own length-scale (``s^2 sum_c pi_c g(|x - y| / l_c)``),
-        all length-scales and variance fractions fitted by the marginal likelihood.
+    descriptor_power: exponent ``p`` of the descriptor ``x_ij = |r_ij|^-p`` (default 0.5; 1 is the
+        GDML/sGDML descriptor and the default before). n_scales: kernel components with their own
+        length-scale (``s^2 sum_c pi_c g(|x - y| / l_c)``), all length-scales and variance fractions
+        fitted by the marginal likelihood (default 2).
+        The defaults ``descriptor_power=0.5, n_scales=2, n_tune=50`` were chosen on ethanol only
+        (``workflows/benchmarks/gp_options_ethanol.py``, results ``gp_options_ethanol*.json``): on
+        the same 25 tuning frames ``p = 1/2`` raised the log marginal likelihood by 8-14 nats over
+        ``p = 1`` at N = 50/100/200 (``p = 2, 3`` lowered it, ``p = 1/4`` and ``log r`` were level
+        with 1/2) and lowered the validation force MAE by ~4 %; on 50 tuning frames the second
+        kernel component raised it by 10-17 nats (not identifiable on 25); together with
+        ``n_tune=50`` the validation force MAE went 52.6 / 33.1 / 20.8 -> 49.2 / 30.1 / 19.1 meV/Å
+        (N = 50 / 100 / 200), the tuning took 30-90 s instead of 2-5 s (one thread, loaded machine).
     length_scales: ``"pair"`` (default): one length-scale per pair of element types (automatic
         relevance determination, e.g. C-H and H-H distances vary on their own scales; 5 for ethanol,
         6 for malonaldehyde); ``"shared"``: one for every inverse distance (the default before; on
@@ -94,7 +107,8 @@ class GPPotential:
         (error if too many); ``False``: never.
     max_group_size: largest group symmetrised over with ``symmetry="auto"``.
     n_tune: configurations (seeded random subset) on which the hyperparameters are fitted by the
-        exact marginal likelihood; all configurations are used for the final solve.
+        exact marginal likelihood (default 50; 25 before, 100 gained no more on ethanol for 10x
+        the time); all configurations are used for the final solve.
     optimizer: ``"lbfgs"`` (scipy L-BFGS-B, exact gradients) or ``"adam"``; ``converged_`` reports
         whether its stopping criterion was met. max_iter: optimiser iterations (with ARD length-scales,
         for each of the two stages: shared, then per group).
@@ -137,14 +151,15 @@ class GPPotential:
     >>> E, F, E_std, F_std = gp.predict(frames[100:110])     # doctest: +SKIP
     """
 
-    def __init__(self, kernel: str = "matern52", n_scales: int = 1, length_scales: str = "pair",
+    def __init__(self, kernel: str = "matern52", descriptor_power: float = DESCRIPTOR_POWER, n_scales: int = 2, length_scales: str = "pair",
                  symmetry: bool | str = "auto",
-                 max_group_size: int = 24, n_tune: int = 25, optimizer: str = "lbfgs", max_iter: int = 50,
+                 max_group_size: int = 24, n_tune: int = 50, optimizer: str = "lbfgs", max_iter: int = 50,
                  noise_floor: float = 1e-8, min_noise: float | None = None, standardize: bool = True,
                  laplace: bool = True, solver: str = "auto", max_memory: int | str | None = None,
                  cg_tol: float = 1e-7, cg_max_iter: int = 3000, n_pivots: int | None = None, chunk_size: int = 32,
                  seed: int = 0, progress: bool = True):
         self.kernel = kernel
+        self.descriptor_power = descriptor_power
         self.n_scales = n_scales
         self.length_scales = length_scales
         self.symmetry = symmetry
@@ -184,6 +199,10 @@ class GPPotential:
     def _validate_params(self) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
+        p = self.descriptor_power
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not (
+                math.isfinite(p) and p > 0):
+            raise ValueError(f"descriptor_power must be a finite positive number (x = r^-p), got {p!r}")
         if self.length_scales not in LENGTH_SCALE_KINDS:
             raise ValueError(f"length_scales must be one of {LENGTH_SCALE_KINDS}, got {self.length_scales!r}")
         if self.symmetry not in (True, False, "auto"):
@@ -238,7 +257,7 @@ class GPPotential:
         self.feature_weights_ = self.descriptor_weights_  # ARD folds the relative length-scales in after tuning
         labels, names = descriptor_groups(numbers, self._perms, self.length_scales)
         self._groups, self.length_scale_groups_ = labels, names
-        self._geo = Geometry.from_positions(pos, self.descriptor_weights_)
+        self._geo = Geometry.from_positions(pos, self.descriptor_weights_, self.descriptor_power)
         e_std = float(np.std(energies)) if np.std(energies) > 0 else 1.0
         self._scales = EnergyScale(float(np.mean(energies)), e_std)
 
@@ -262,7 +281,7 @@ class GPPotential:
         self.tune_indices_ = sub
         self._tune(self._geo[torch.as_tensor(sub)], energies[sub], forces[sub], float(self.noise_floor))
         if self.feature_weights_ is not self.descriptor_weights_:
-            self._geo = Geometry.from_positions(pos, self.feature_weights_)
+            self._geo = Geometry.from_positions(pos, self.feature_weights_, self.descriptor_power)
         self.tune_time_ = time.perf_counter() - t_start
         min_noise = self.min_noise if self.min_noise is not None else (0.0 if self.solver_ == "cholesky" else CG_MIN_NOISE)
         self.tuned_noise_ = (self.energy_noise_, self.force_noise_)
@@ -282,7 +301,7 @@ class GPPotential:
         n_desc = len(self._perms.idx[0])
         if not self.standardize or len(pos) < 3:
             return np.ones(n_desc)
-        x, _ = inverse_distances(pos, jacobian=False)
+        x, _ = inverse_distances(pos, jacobian=False, power=self.descriptor_power)
         sd = x.std(0).numpy()
         sd = np.where(sd > 1e-12, sd, np.nan)
         w = 1.0 / sd
@@ -450,7 +469,7 @@ class GPPotential:
             self._factorize()
         E, F, Es, Fs = [], [], [], []
         for b0 in range(0, len(pos), batch_size):
-            gt = Geometry.from_positions(pos[b0 : b0 + batch_size], self.feature_weights_)
+            gt = Geometry.from_positions(pos[b0 : b0 + batch_size], self.feature_weights_, self.descriptor_power)
             coeffs = self._coeffs(gt, self._geo)
             e_mean, f_mean = self._posterior_mean(gt, coeffs)
             E.append(e_mean.numpy() + self.mean_energy_)

@@ -81,9 +81,14 @@ from .soap import SOAPDescriptor, build_environments, check_frames, pair_gradien
 from .sparse import SufficientStats, kmeanspp, posterior, sparse_nlml
 from .sparse_features import VOIGT, assemble_rows, kernel0, prepare_batch, raw_rows, stress_rows
 
-__all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT"]
+__all__ = ["LocalGPPotential", "LocalGPPrediction", "evaluate_local", "FORMAT", "DESCRIPTOR_PRESETS"]
 
 FORMAT = "sciml.gp.LocalGPPotential/1"
+#: Named descriptor settings (``sciml gp train --kind local --descriptor NAME``): ``"soap"`` the defaults
+#: (unit-length SOAP, l <= 4); ``"radial"`` the choice for metals made on the alloy set's train/validation
+#: frames (workflows/benchmarks/local_gp_alloy_tuning.py): unnormalised products of species-resolved
+#: radial densities (l = 0, 6 radial functions) and an energy noise of at most 10 meV/sqrt(atom).
+DESCRIPTOR_PRESETS = {"soap": {}, "radial": dict(normalise=False, l_max=0, n_max=6, energy_noise_max=0.01)}
 _TARGETS = ("energy", "forces", "stress")
 #: Prior variance of the per-element energy constants, relative to sigma^2 (see "Per-element constants").
 _CONST_VAR = 100.0
@@ -198,6 +203,14 @@ class LocalGPPotential:
     pair_term, pair_spacing:
         Add the two-body GP term (:mod:`sciml.gp.pair_term`) with inducing distances every
         ``pair_spacing`` Å from just below the shortest training distance to ``cutoff``.
+    normalise:
+        Compare unit-length power spectra (``True``, GAP/FLARE) or the power spectra themselves
+        (``False``: the kernel also sees the overall neighbour density, what the embedding energy of
+        metals depends on; with ``l_max=0`` the descriptor is the products of species-resolved
+        radial densities). ``kernel="dot"`` needs ``True``.
+    energy_noise_max:
+        Upper bound of the energy noise std (eV per sqrt(atom)) in the marginal-likelihood fit
+        (see ``_NOISE_BOUNDS``; GAP fixes its energy sigma for the same reason).
 
     Attributes (after ``fit``)
     --------------------------
@@ -211,8 +224,11 @@ class LocalGPPotential:
     def __init__(self, cutoff: float = 5.0, n_max: int = 5, l_max: int = 4, species_channels: int | None = None,
                  kernel: str = "se", zeta: int = 2, n_sparse: int = 1000, targets: str | Sequence[str] = "auto", n_tune: int = 20,
                  n_sparse_tune: int = 300, batch_atoms: int = 600, seed: int = 0, progress: bool = True,
-                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2):
+                 max_iter: int = 100, pair_term: bool = True, pair_spacing: float = 0.2, normalise: bool = True,
+                 energy_noise_max: float = 0.05):
         self.cutoff = cutoff
+        self.energy_noise_max = energy_noise_max
+        self.normalise = normalise
         self.pair_term = pair_term
         self.pair_spacing = pair_spacing
         self.n_max = n_max
@@ -234,7 +250,8 @@ class LocalGPPotential:
         return {k: getattr(self, k) for k in ("cutoff", "n_max", "l_max", "species_channels", "kernel", "zeta",
                                               "n_sparse", "targets",
                                               "n_tune", "n_sparse_tune", "batch_atoms", "seed", "progress",
-                                              "max_iter", "pair_term", "pair_spacing")}
+                                              "max_iter", "pair_term", "pair_spacing", "normalise",
+                                              "energy_noise_max")}
 
     def set_params(self, **params) -> "LocalGPPotential":
         for k, v in params.items():
@@ -253,6 +270,10 @@ class LocalGPPotential:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.kernel not in ("se", "dot"):
             raise ValueError(f"kernel must be 'se' or 'dot', got {self.kernel!r}")
+        if not (isinstance(self.energy_noise_max, (int, float)) and self.energy_noise_max > 1e-3):
+            raise ValueError(f"energy_noise_max must be a number > 1e-3 (eV per sqrt(atom)), got {self.energy_noise_max!r}")
+        if self.kernel == "dot" and not self.normalise:
+            raise ValueError("kernel='dot' compares unit-length power spectra: it needs normalise=True")
         if self.kernel == "dot" and (not isinstance(self.zeta, (int, np.integer)) or self.zeta < 1):
             raise ValueError(f"zeta must be a positive integer for kernel='dot', got {self.zeta!r}")
         if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
@@ -295,7 +316,7 @@ class LocalGPPotential:
         labels = _labels(frames, self.targets_, "frames")
         self.species_ = sorted(set(int(z) for a in frames for z in a.numbers))
         self.descriptor_ = SOAPDescriptor(self.species_, self.cutoff, self.n_max, self.l_max,
-                                          self.species_channels, self.seed)
+                                          self.species_channels, self.seed, normalise=self.normalise)
         self._fit_offsets(frames, np.asarray(labels["energy"]))
         rng = np.random.default_rng(self.seed)
         X, Xs = self._descriptors(frames)
@@ -399,7 +420,7 @@ class LocalGPPotential:
         with torch.no_grad():
             for b in _batches(frames, self.batch_atoms):
                 env = build_environments([frames[k] for k in b], self.species_, self.cutoff)
-                X.append(self.descriptor_.normalised(env.d, env).numpy())
+                X.append(self.descriptor_.features(env.d, env).numpy())
                 S.append(env.species.numpy())
         return np.concatenate(X), np.concatenate(S)
 
@@ -528,7 +549,7 @@ class LocalGPPotential:
                     + [init[t] for t in types])
         bounds = [(np.log(_MIN_LENGTHSCALE), np.log(_MAX_LENGTHSCALE)), (np.log(1e-3), np.log(1e3))] \
             + ([(np.log(self.pair_.spacing), np.log(_PAIR_THETA_MAX)), (np.log(1e-4), np.log(1e2))] if pair else []) \
-            + [_NOISE_BOUNDS[t] for t in types]
+            + [self._noise_bounds()[t] for t in types]
         k0 = 4 if pair else 2
         m_all = len(U) + (self.pair_.n_columns if pair else 0) + len(self.species_)
 
@@ -552,6 +573,11 @@ class LocalGPPotential:
         self.tune_laplace_ = _laplace(res.x, H, _at_bound(res.x, bounds, names), names)
         self.tune_nlml_ = float(res.fun)
 
+    def _noise_bounds(self) -> dict:
+        """Log-bounds of the noise stds; the energy's upper bound is ``energy_noise_max``."""
+        lo = _NOISE_BOUNDS["energy"][0]
+        return {**_NOISE_BOUNDS, "energy": (lo, float(np.log(max(float(self.energy_noise_max), np.exp(lo) * 1.01))))}
+
     def _refit_on_all(self, stats: SufficientStats, x0: np.ndarray) -> None:
         """Signal and noise stds on all training frames at the tuned length-scale; posterior weights."""
         types = stats.types
@@ -561,7 +587,7 @@ class LocalGPPotential:
         pair = self.pair_ is not None
         names = ["signal_std"] + (["pair_signal_std"] if pair else []) + [f"{t}_noise" for t in types]
         bounds = [(np.log(1e-3), np.log(1e3))] + ([(np.log(1e-4), np.log(1e2))] if pair else []) \
-            + [_NOISE_BOUNDS[t] for t in types]
+            + [self._noise_bounds()[t] for t in types]
         k0 = 2 if pair else 1
         m_all = len(K0)
 
@@ -619,7 +645,7 @@ class LocalGPPotential:
     def _predict_batch(self, frames, return_std, include_noise, forces_std, out) -> None:
         env = build_environments(frames, self.species_, self.cutoff)
         d = env.d.clone().requires_grad_(True)
-        x = self.descriptor_.normalised(d, env)
+        x = self.descriptor_.features(d, env)
         k = kernel0(x, env.species, self.inducing_, self.inducing_species_, self.lengthscale_,
                     self.descriptor_weights_, self._zeta())
         parts = [k] + ([self.pair_.local_rows(env, d, self.pair_lengthscale_)] if self.pair_ is not None else [])
@@ -886,4 +912,11 @@ def _minimize_nlml(nlml_t, x0: np.ndarray, bounds, max_iter: int):
             return 1e30, np.zeros_like(x)
         return float(v.detach()), g.numpy().astype(float)
 
-    return minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=max_iter))
+    res = minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=max_iter))
+    if not res.success and res.nit < max_iter:       # not just out of iterations: say so, never silently
+        from sciml._warnings import user_stacklevel
+
+        warnings.warn(f"LocalGPPotential: the marginal-likelihood optimisation stopped after {res.nit} "
+                      f"iteration(s) without converging ({res.message}); hyperparameters may be near "
+                      "their starting values", RuntimeWarning, stacklevel=user_stacklevel())
+    return res

@@ -104,6 +104,7 @@ def load_global(cls, path: str | Path):
         raise ValueError(f"{str(path)!r} is a {fmt!r} file, not a sciml.gp.GPPotential model")
     params = dict(state["params"])
     params.setdefault("n_scales", 1)  # version-1 files written before mixtures: one length-scale
+    params.setdefault("descriptor_power", 1.0)  # files written before the option: plain inverse distances
     gp = cls(**params)
     gp.numbers_ = state["numbers"].numpy()
     gp.positions_ = state["positions"].numpy()
@@ -111,7 +112,7 @@ def load_global(cls, path: str | Path):
     gp._perms = Permutations(gp.permutations_, len(gp.numbers_))
     gp.descriptor_weights_ = state["descriptor_weights"].numpy()
     gp.feature_weights_ = state["feature_weights"].numpy() if "feature_weights" in state else gp.descriptor_weights_
-    gp._geo = Geometry.from_positions(gp.positions_, gp.feature_weights_)
+    gp._geo = Geometry.from_positions(gp.positions_, gp.feature_weights_, gp.descriptor_power)
     gp.n_train_ = len(gp.positions_)
     gp._scales = EnergyScale(*state["scales"])
     gp.theta_ = state["theta"].numpy()

@@ -22,7 +22,10 @@ kept vectors equal those of the full symmetric tensors. ``W`` is one-hot in the 
 (``species_channels=None``: the standard multi-species SOAP), or a seeded random orthonormal
 ``S x C`` embedding (``species_channels=C``, "alchemical compression", Willatt, Musil & Ceriotti,
 PCCP 20, 29661 (2018)) that keeps the descriptor length fixed as elements are added.
-The kernel (:mod:`sciml.gp.sparse`) uses the normalised vector ``x_i = p_i / sqrt(|p_i|^2 + eps)``.
+The kernel (:mod:`sciml.gp.sparse`) uses the normalised vector ``x_i = p_i / sqrt(|p_i|^2 + eps)``
+(``normalise=True``, as in GAP and FLARE) or the power spectrum itself (``normalise=False``):
+normalising removes the overall density of the environment (its coordination and bond lengths
+in the mean), which is what the embedding energy of metals (EAM, EMT) depends on.
 
 Derivatives
 -----------
@@ -161,6 +164,8 @@ class SOAPDescriptor:
     cutoff: radial cutoff (Å). n_max: radial functions. l_max: largest angular momentum.
     species_channels: ``None`` for one channel per element, or ``C`` for a seeded random
         orthonormal embedding of the elements in ``C`` channels.
+    normalise: :meth:`features` returns the unit-length power spectrum (``True``) or the power
+        spectrum itself (``False``).
 
     Example
     -------
@@ -172,7 +177,8 @@ class SOAPDescriptor:
     """
 
     def __init__(self, species: Sequence[int], cutoff: float = 5.0, n_max: int = 5, l_max: int = 4,
-                 species_channels: int | None = None, seed: int = 0):
+                 species_channels: int | None = None, seed: int = 0, normalise: bool = True):
+        self.normalise = bool(normalise)
         self.species = [int(z) for z in species]
         if sorted(set(self.species)) != self.species or not self.species:
             raise ValueError(f"species must be sorted distinct atomic numbers, got {species!r}")
@@ -206,7 +212,7 @@ class SOAPDescriptor:
 
     def config(self) -> dict:
         return dict(species=self.species, cutoff=self.cutoff, n_max=self.n_max, l_max=self.l_max,
-                    species_channels=self.species_channels, seed=self.seed)
+                    species_channels=self.species_channels, seed=self.seed, normalise=self.normalise)
 
     def radial(self, r: torch.Tensor) -> torch.Tensor:
         """``g_n(r)``, shape ``(len(r), n_max)``."""
@@ -274,3 +280,7 @@ class SOAPDescriptor:
         """Unit-length descriptors ``x = p / sqrt(|p|^2 + eps)`` (n_atoms, size)."""
         p = self.power_spectrum(d, env)
         return p / torch.sqrt((p * p).sum(dim=1, keepdim=True) + _EPS)
+
+    def features(self, d: torch.Tensor, env: Environments) -> torch.Tensor:
+        """What the kernel compares: :meth:`normalised` if ``normalise``, else :meth:`power_spectrum`."""
+        return self.normalised(d, env) if self.normalise else self.power_spectrum(d, env)

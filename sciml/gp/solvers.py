@@ -282,7 +282,9 @@ class CGSolver:
         return max(0, min(n, 128, (self.max_memory // 2 - fixed) // per_pivot))
 
     def _build_preconditioner(self, jitter_var: float) -> None:
-        """Block pivoted Cholesky ``U U^T ~ K`` over whole structures, largest remaining variance first."""
+        """Block pivoted Cholesky ``U U^T ~ K`` over whole structures, largest remaining variance first (each pivot
+        block factorised with its noise added: ``U U^T = K_:P (K_PP + noise_P)^-1 K_P:``, a regularised Nyström
+        approximation that stays below ``K``)."""
         from tqdm.auto import tqdm
 
         cov, geo = self.cov, self.cov.geo
@@ -302,7 +304,9 @@ class CGSolver:
             if k:
                 col -= U[:, : k * m] @ U[b * m : (b + 1) * m, : k * m].T
             blk = col[b * m : (b + 1) * m]
-            L, info = torch.linalg.cholesky_ex(0.5 * (blk + blk.T) + jitter_var * torch.eye(m, dtype=torch.float64))
+            # the pivot block is regularised by its own noise (+ jitter): a structure's force block is singular in the
+            # rigid-body directions, and a jitter relative to a small first mixture component is below round-off
+            L, info = torch.linalg.cholesky_ex(0.5 * (blk + blk.T) + torch.diag(self.noise[b * m : (b + 1) * m]))
             if int(info) != 0:
                 break
             new = torch.linalg.solve_triangular(L, col.T, upper=False).T

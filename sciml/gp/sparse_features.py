@@ -26,6 +26,7 @@ coefficients and those are sums over pairs of ``W[Z_j] g_n Y_lm(d_ij)``, so for 
     dk0_im/dd_p = k0_im / (l^2 n_i) (Q_pm - RV_p - a_im RX_p),
     Q_pm = J_p^T (dp_i/dc)^T (w u_m),   RV_p = J_p^T (dp_i/dc)^T (w x_i),   RX_p = J_p^T (dp_i/dc)^T x_i
 
+(without normalisation, ``x_i = p_i``: ``n_i = 1`` and ``a_im = 0``)
 with ``J_p`` the ``(n_max (l_max+1)^2) x 3`` Jacobian of the pair basis (forward-mode autograd,
 once per pair). ``Q`` is a batched matrix product (all inducing points of the centre's species
 at once), which is what makes the rows affordable: computing them by one reverse-mode pass per
@@ -58,9 +59,10 @@ class EnvBatch:
 
     env: Environments
     c: torch.Tensor            # (n_atoms, K, LM) density coefficients
-    x: torch.Tensor            # (n_atoms, D) normalised descriptors
-    norm: torch.Tensor         # (n_atoms,) |p|
+    x: torch.Tensor            # (n_atoms, D) descriptors the kernel compares (normalised or not)
+    norm: torch.Tensor         # (n_atoms,) |p| (ones when the descriptor is not normalised)
     basis_jac: torch.Tensor    # (n_pairs, N, LM, 3)
+    normalised: bool = True
 
 
 def prepare_batch(desc: SOAPDescriptor, env: Environments) -> EnvBatch:
@@ -68,10 +70,13 @@ def prepare_batch(desc: SOAPDescriptor, env: Environments) -> EnvBatch:
     with torch.no_grad():
         c = desc.coefficients(env.d, env)
         p = desc.power_from_coefficients(c)
-        norm = torch.sqrt((p * p).sum(1) + 1e-20)
-        x = p / norm[:, None]
+        if desc.normalise:
+            norm = torch.sqrt((p * p).sum(1) + 1e-20)
+            x = p / norm[:, None]
+        else:
+            norm, x = torch.ones(len(p), dtype=p.dtype), p
     bj = desc.pair_basis_jacobian(env.d).detach()
-    return EnvBatch(env=env, c=c, x=x, norm=norm, basis_jac=bj)
+    return EnvBatch(env=env, c=c, x=x, norm=norm, basis_jac=bj, normalised=desc.normalise)
 
 
 def kernel0(x: torch.Tensor, x_species: torch.Tensor, u: torch.Tensor, u_species: torch.Tensor,
@@ -160,7 +165,8 @@ def raw_rows(desc: SOAPDescriptor, batch: EnvBatch, U: torch.Tensor, U_species: 
         out.cols.append(cols)
         out.envs.append(envs)
         out.sq.append(xvx[:, None] + (Us * vu).sum(1)[None, :] - 2 * x @ vu.T)
-        out.a.append(x @ vu.T - xvx[:, None])
+        # the projection term of d(p/|p|)/dp; zero when the kernel sees p itself
+        out.a.append(x @ vu.T - xvx[:, None] if batch.normalised else x.new_zeros((len(x), len(cols))))
         if not forces:
             continue
         pairs = torch.nonzero(env.species[env.centre] == s).ravel()

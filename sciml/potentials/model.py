@@ -4,7 +4,8 @@ Data flow for one batch (see :class:`EquivariantPotential`):
 
 1. element embedding: species -> ``C x 0e`` node features;
 2. edges: vectors ``r_ij``, spherical harmonics ``Y_lm(r_ij/|r_ij|)`` for ``l <= lmax`` and a
-   Bessel radial basis times a smooth polynomial cutoff envelope;
+   Bessel radial basis times a smooth polynomial cutoff envelope (the radial parts once per pair of
+   reverse edges ``i->j``/``j->i``, which have the same length: :mod:`~sciml.potentials.edge_pairs`);
 3. ``num_layers`` interaction blocks: linear -> equivariant tensor product of neighbour
    features with ``Y(r_ij)`` (channel-wise "uvu" paths, weights from a radial MLP of the
    Bessel basis, multiplied by the envelope) -> sum over neighbours / sqrt(avg. neighbours)
@@ -26,10 +27,11 @@ from typing import Optional
 
 import torch
 from e3nn import o3
-from e3nn.nn import FullyConnectedNet, Gate
+from e3nn.nn import Gate
 from torch import nn
 
-from .radial import BesselBasis, PolynomialCutoff
+from .edge_pairs import edge_pairs
+from .radial import BesselBasis, PolynomialCutoff, RadialMLP
 from .tensor_product import ChannelwiseTensorProduct, PaddedEdges, convolve
 
 
@@ -147,7 +149,7 @@ class Interaction(nn.Module):
                 self.irreps_in, irreps_sh, irreps_mid, instr, shared_weights=False, internal_weights=False
             )
             self.irreps_mid = irreps_mid.simplify()
-        self.radial = FullyConnectedNet(
+        self.radial = RadialMLP(
             [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
         self.linear_down = o3.Linear(self.irreps_mid, irreps_pre)
@@ -166,8 +168,9 @@ class Interaction(nn.Module):
         neighbour: torch.Tensor,
         norm: float,
         pads: Optional[tuple] = None,
+        pair: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        agg = self.aggregate(self.linear_up(h), sh, basis, envelope, centre, neighbour, h.shape[0], pads)
+        agg = self.aggregate(self.linear_up(h), sh, basis, envelope, centre, neighbour, h.shape[0], pads, pair)
         return self.update(h, onehot, agg, norm)
 
     def aggregate(
@@ -180,14 +183,18 @@ class Interaction(nn.Module):
         neighbour: torch.Tensor,
         num_centres: int,
         pads: Optional[tuple] = None,
+        pair: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Messages summed per centre: ``(num_centres, irreps_mid.dim)``.
 
         ``x`` are the node features after ``linear_up`` (rows indexed by ``neighbour``), ``centre``
         indexes the output rows. The chunked evaluation (:mod:`sciml.potentials.chunked`) calls this
-        on one block of centres at a time.
+        on one block of centres at a time. With ``pair`` (E,), ``basis`` and ``envelope`` are given once per
+        pair of reverse edges (:func:`~sciml.potentials.edge_pairs.edge_pairs`) and edge ``e`` uses row ``pair[e]``.
         """
-        w = self.radial(basis) * envelope.unsqueeze(-1)
+        w = self.radial(basis, envelope)
+        if pair is not None:
+            w = w.index_select(0, pair)
         if pads is not None and isinstance(self.tp, ChannelwiseTensorProduct):
             return convolve(self.tp, x, sh, w, centre, neighbour, *pads, num_centres=num_centres)
         msg = self.tp(x[neighbour], sh, w)
@@ -250,6 +257,8 @@ class EquivariantPotential(nn.Module):
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
         # padded batched-matmul convolutions (same numbers; set False to use per-edge messages)
         self.fused = True
+        # radial weights once per pair of reverse edges (same numbers; set False for once per edge)
+        self.pair_radial = True
 
     @property
     def dtype(self) -> torch.dtype:
@@ -270,7 +279,9 @@ class EquivariantPotential(nn.Module):
     ) -> torch.Tensor:
         """Per-atom energies (N,) in eV for the given (possibly strained) geometry."""
         centre, neighbour = edge_index[0], edge_index[1]
-        sh, basis, env = self.edge_attributes(edge_vectors(positions, edge_index, shifts, cell, batch))
+        pairs = edge_pairs(edge_index, shifts) if self.pair_radial and centre.numel() else None
+        rep, pair = pairs if pairs is not None else (None, None)
+        sh, basis, env = self.edge_attributes(edge_vectors(positions, edge_index, shifts, cell, batch), rep)
         onehot = torch.nn.functional.one_hot(species, len(self.species)).to(positions.dtype)
         h = self.embedding(species)
         norm = self.message_norm()
@@ -279,12 +290,15 @@ class EquivariantPotential(nn.Module):
             n = positions.shape[0]
             pads = (PaddedEdges(centre, n), PaddedEdges(neighbour, n))
         for layer in self.layers:
-            h = layer(h, onehot, sh, basis, env, centre, neighbour, norm, pads)
+            h = layer(h, onehot, sh, basis, env, centre, neighbour, norm, pads, pair)
         return self.node_energies(h, species)
 
-    def edge_attributes(self, vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Spherical harmonics, radial basis and cutoff envelope of edge vectors ``vec`` (E, 3)."""
-        r = torch.linalg.norm(vec, dim=-1)
+    def edge_attributes(
+        self, vec: torch.Tensor, rep: Optional[torch.Tensor] = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Spherical harmonics, radial basis and cutoff envelope of edge vectors ``vec`` (E, 3); with
+        ``rep``, the radial basis and envelope of the edges ``vec[rep]`` only (one per pair of reverse edges)."""
+        r = torch.linalg.norm(vec if rep is None else vec.index_select(0, rep), dim=-1)
         return self.sh(vec), self.basis(r), self.envelope(r)
 
     def message_norm(self) -> float:

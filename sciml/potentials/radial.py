@@ -7,12 +7,17 @@ frequencies ``n pi / r_c`` trainable as in NequIP.
 ``u(1) = 0`` and its first ``p-1`` derivatives vanish at the cutoff; it is exactly 0 for
 ``r >= r_c``. Every radial weight of the network is multiplied by ``u``, so energies and
 forces are continuous (to order p-1) as an atom enters or leaves the cutoff sphere.
+``RadialMLP``: e3nn's ``FullyConnectedNet`` (same parameters, same state_dict) evaluated with its
+constant factors folded into the weight matrices and the envelope applied to the last hidden
+layer, which saves elementwise passes over (edges x width) tensors in training's double backward.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+from e3nn.math import normalize2mom
+from e3nn.nn import FullyConnectedNet
 from torch import nn
 
 
@@ -59,3 +64,50 @@ class PolynomialCutoff(nn.Module):
             - p * (p + 1.0) / 2.0 * torch.pow(x, p + 2.0)
         )
         return out * (x < 1.0)
+
+
+class RadialMLP(FullyConnectedNet):
+    """``FullyConnectedNet(hs, act)`` of e3nn with the same parameters and numbers (to float rounding).
+
+    e3nn multiplies every hidden activation by its second-moment constant and by ``var_out ** 0.5``
+    and divides every weight by ``sqrt(h_in)``: here these constants are folded into one scale of
+    each weight matrix (a (h_in, h_out) product instead of passes over (E, h) tensors). With
+    ``envelope`` (E,), the output rows are multiplied by it; when the last layer is linear (the
+    default: no output activation) the envelope multiplies the narrower last hidden layer instead,
+    since ``(h * u) @ W = (h @ W) * u``.
+
+    Example
+    -------
+    >>> import torch
+    >>> mlp = RadialMLP([8, 16, 16, 24], torch.nn.functional.silu)
+    >>> x, u = torch.randn(5, 8), torch.rand(5)
+    >>> torch.allclose(mlp(x, u), FullyConnectedNet.forward(mlp, x) * u[:, None], atol=1e-6)
+    True
+    """
+
+    def forward(self, x: torch.Tensor, envelope: torch.Tensor | None = None) -> torch.Tensor:
+        layers = list(self.children())
+        carry = 1.0  # constant factor of x not yet applied
+        for k, layer in enumerate(layers):
+            last = k == len(layers) - 1
+            if layer.act is not None:
+                c = carry / (layer.h_in * layer.var_in) ** 0.5
+            else:
+                c = carry / (layer.h_in * layer.var_in / layer.var_out) ** 0.5
+            if last and envelope is not None and layer.act is None:
+                x = x * envelope.unsqueeze(-1)
+                envelope = None
+            x = x @ (layer.weight * c)
+            carry = 1.0
+            if layer.act is not None:
+                act = layer.act
+                if isinstance(act, normalize2mom):
+                    carry = 1.0 if act._is_id else act.cst
+                    act = act.f
+                x = act(x)
+                carry = carry * layer.var_out**0.5
+        if carry != 1.0:
+            x = x * carry
+        if envelope is not None:
+            x = x * envelope.unsqueeze(-1)
+        return x

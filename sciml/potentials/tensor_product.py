@@ -162,9 +162,10 @@ def convolve(
         A = by_centre.pad(a.reshape(E, P * mul)).transpose(1, 2)  # (N, P*C, K)
         Y = by_centre.pad(sh)  # (N, K, dim_sh)
         ys = torch.split(Y, tp.sh_dims, dim=2)
+        As = torch.split(A, mul, dim=1)  # not slices: their backward would zero-fill a full-size tensor per path
         outs = []
         for k, (i1, m, l1, i2, l2, l3, wo) in enumerate(tp.paths):
-            outs.append(torch.bmm(A[:, k * mul : (k + 1) * mul], ys[i2]).reshape(M, -1))
+            outs.append(torch.bmm(As[k], ys[i2]).reshape(M, -1))
         return torch.cat(outs, dim=1)
     if by_neighbour is not None and _scalar_output(tp):
         xs = torch.split(x, tp.in_dims, dim=1) if len(tp.in_dims) > 1 else (x,)

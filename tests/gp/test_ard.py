@@ -139,7 +139,9 @@ def _ard_prior_sample(n, group_ls, s, se, sf, mu, seed):
 def recovered():
     truth = dict(ls=(0.35, 1.4), s=0.8, se=0.02, sf=0.05, mu=-2.0)
     frames = _ard_prior_sample(40, truth["ls"], truth["s"], truth["se"], truth["sf"], truth["mu"], seed=5)
-    gp = GPPotential(standardize=False, length_scales="pair", n_tune=40, progress=False).fit(frames)
+    # the estimator is the model the data were drawn from: one Matérn component on plain inverse distances
+    gp = GPPotential(standardize=False, length_scales="pair", n_scales=1, descriptor_power=1.0, n_tune=40,
+                     progress=False).fit(frames)
     return truth, frames, gp
 
 

@@ -7,19 +7,29 @@ from sciml.gp.descriptors import descriptor_permutation, inverse_distances
 from sciml.gp.symmetry import bond_graph, permutation_group
 
 
-def test_jacobian_matches_finite_differences():
+@pytest.mark.parametrize("power", [1.0, 0.5, 0.25, 2.0])
+def test_jacobian_matches_finite_differences(power):
     rng = np.random.default_rng(0)
     R = molecule("CH3CH2OH").positions + 0.05 * rng.normal(size=(9, 3))
-    _, J = inverse_distances(R)
+    _, J = inverse_distances(R, power=power)
     eps = 1e-6
     fd = np.zeros((36, 27))
     for k in range(27):
         d = np.zeros(27)
         d[k] = eps
-        xp, _ = inverse_distances(R + d.reshape(9, 3), jacobian=False)
-        xm, _ = inverse_distances(R - d.reshape(9, 3), jacobian=False)
+        xp, _ = inverse_distances(R + d.reshape(9, 3), jacobian=False, power=power)
+        xm, _ = inverse_distances(R - d.reshape(9, 3), jacobian=False, power=power)
         fd[:, k] = (xp - xm)[0].numpy() / (2 * eps)
     np.testing.assert_allclose(J[0].numpy(), fd, atol=1e-8)
+
+
+def test_power_is_the_exponent_of_the_inverse_distance():
+    R = np.array([[0.0, 0, 0], [4.0, 0, 0], [0, 3.0, 0]])
+    x, _ = inverse_distances(R, power=0.5, jacobian=False)
+    np.testing.assert_allclose(x[0].numpy(), [4.0**-0.5, 3.0**-0.5, 5.0**-0.5], rtol=1e-14)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="power must be a finite positive"):
+            inverse_distances(R, power=bad)
 
 
 def test_descriptor_is_invariant_and_permutes():

@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from sciml.atoms import write_frames
 from sciml.cli import app
+from sciml.gp import GPPotential
 
 KEYS = {"n_structures", "energy_mae_meV", "energy_rmse_meV", "energy_mae_meV_per_atom", "forces_mae_meV_per_A",
         "forces_rmse_meV_per_A", "forces_std_mean_meV_per_A", "forces_coverage_95"}
@@ -80,5 +81,12 @@ def test_train_length_scales_option(tmp_path, ethanol_frames, monkeypatch):
     assert summary["length_scales"] == "pair"
     assert sorted(summary["group_lengthscales"]) == ["C-C", "C-H", "C-O", "H-H", "H-O"]
     assert any(k.startswith("log_lengthscale[") for k in summary["laplace_std_err"])
+    assert summary["descriptor_power"] == 0.5 and summary["n_tune"] == 6 and len(summary["variance_fractions"]) == 2
+    r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--n-tune", "6", "--quiet",
+                                 "--descriptor-power", "1", "--n-scales", "1", "--length-scales", "shared"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["descriptor_power"] == 1.0 and summary["variance_fractions"] == [1.0]
+    assert GPPotential.load(model).descriptor_power == 1.0
     r = CliRunner().invoke(app, ["gp", "train", "--train", str(train), "--out", str(model), "--length-scales", "ard"])
     assert r.exit_code != 0 and "--length-scales must be one of" in r.output

@@ -35,3 +35,21 @@ def test_local_train_calibrate_eval(tmp_path):
     assert r.exit_code != 0 and "training frame" in r.output
     r = CliRunner().invoke(app, ["gp", "train", "--kind", "nonsense", "--train", str(train), "--out", str(model)])
     assert r.exit_code != 0 and "--kind" in r.output
+
+
+def test_local_train_with_the_radial_descriptor(tmp_path):
+    from sciml.gp import LocalGPPotential
+
+    frames = alloy_set(8, seed=11, repeat=(2, 2, 2))
+    train, model = tmp_path / "t.extxyz", tmp_path / "m.pt"
+    write_frames(train, frames)
+    r = CliRunner().invoke(app, ["gp", "train", "--kind", "local", "--train", str(train), "--out", str(model),
+                                 "--n-sparse", "30", "--cutoff", "4.0", "--descriptor", "radial", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["descriptor"] == "radial"
+    gp = LocalGPPotential.load(model)
+    assert gp.descriptor_.normalise is False and gp.descriptor_.l_max == 0 and gp.descriptor_.n_max == 6
+    assert gp.noise_["energy"] <= 0.01 * (1 + 1e-9)
+    r = CliRunner().invoke(app, ["gp", "train", "--kind", "local", "--train", str(train), "--out", str(model),
+                                 "--descriptor", "ace", "--quiet"])
+    assert r.exit_code != 0 and "--descriptor" in r.output

@@ -72,19 +72,27 @@ def _frames():
     return [a, b]
 
 
-@pytest.mark.parametrize("weighted,zeta", [(False, None), (True, None), (False, 2), (False, 3)])
-def test_design_rows_match_reverse_mode_autograd(weighted, zeta):
-    desc = SOAPDescriptor(SPECIES, cutoff=4.0, n_max=3, l_max=3)
+@pytest.mark.parametrize("weighted,zeta,normalise", [(False, None, True), (True, None, True), (False, 2, True),
+                                                     (False, 3, True), (True, None, False), (False, None, False)])
+def test_design_rows_match_reverse_mode_autograd(weighted, zeta, normalise):
+    desc = SOAPDescriptor(SPECIES, cutoff=4.0, n_max=3, l_max=3, normalise=normalise)
     w = torch.as_tensor(np.random.default_rng(5).uniform(0.1, 3.0, desc.size)) if weighted else None
+    if not normalise:                       # raw power spectra: unit-scale weights so that k0 is not ~0
+        x0 = desc.features(build_environments(_frames(), desc.species, desc.cutoff).d,
+                           build_environments(_frames(), desc.species, desc.cutoff))
+        w = (1.0 if w is None else w) / (desc.size * x0.var(0).clamp(min=1e-12))
     frames = _frames()
     env = build_environments(frames, desc.species, desc.cutoff)
     batch = prepare_batch(desc, env)
     idx = torch.tensor([0, 1, 2, 4, 6, 7])
     U, Us = batch.x[idx], env.species[idx]
-    ell = 0.3
+    ell = 0.3 if normalise else 1.0
     E, F, V = assemble_rows(raw_rows(desc, batch, U, Us, weights=w, max_block=2000), ell, zeta=zeta)  # chunked
     d = env.d.clone().requires_grad_(True)
-    k = kernel0(desc.normalised(d, env), env.species, U, Us, ell, w, zeta)
+    k = kernel0(desc.features(d, env), env.species, U, Us, ell, w, zeta)
+    if not normalise:
+        np.testing.assert_allclose(batch.x.numpy(), desc.power_spectrum(env.d, env).numpy(), rtol=1e-12)
+        assert int(((k > 1e-3) & (k < 0.999)).sum()) >= 5     # rows that depend on the geometry
     E_ref = torch.zeros(env.n_frames, len(U), dtype=k.dtype).index_add(0, env.frame, k)
     np.testing.assert_allclose(E.numpy(), E_ref.detach().numpy(), rtol=1e-12)
     for m in range(len(U)):

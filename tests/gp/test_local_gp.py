@@ -201,3 +201,30 @@ def test_dot_product_kernel_fits_and_differentiates(tmp_path):
     assert gp2.predict([atoms]).energy[0] == pytest.approx(gp.predict([atoms]).energy[0], rel=1e-12)
     with pytest.raises(ValueError, match="kernel must be"):
         LocalGPPotential(kernel="matern").fit(frames)
+
+
+def test_unnormalised_radial_descriptor_fits_differentiates_and_round_trips(tmp_path):
+    frames = alloy_set(6, seed=1, repeat=(2, 2, 2))
+    gp = LocalGPPotential(**dict(SMALL, normalise=False, l_max=0, n_max=4, energy_noise_max=0.01)).fit(frames)
+    assert gp.descriptor_.normalise is False and gp.noise_["energy"] <= 0.01 * (1 + 1e-9)
+    atoms = triclinic_alloy(44)
+    h = 1e-5
+    p = gp.predict([atoms])
+    for i, c in ((1, 0), (4, 2)):
+        ap, am = atoms.copy(), atoms.copy()
+        ap.positions[i, c] += h
+        am.positions[i, c] -= h
+        fd = -(gp.predict([ap]).energy[0] - gp.predict([am]).energy[0]) / (2 * h)
+        assert p.forces[0][i, c] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+    # the unnormalised descriptor sees the density: compressing the cell by 3 % changes it by more than 5 %
+    x = gp.descriptors([atoms])[0]
+    small = atoms.copy()
+    small.set_cell(atoms.cell.array * 0.97, scale_atoms=True)
+    assert np.linalg.norm(gp.descriptors([small])[0] - x) > 0.05 * np.linalg.norm(x)
+    gp2 = LocalGPPotential.load(gp.save(tmp_path / "raw.pt"))
+    assert gp2.descriptor_.normalise is False
+    assert gp2.predict([atoms]).energy[0] == pytest.approx(p.energy[0], rel=1e-12)
+    with pytest.raises(ValueError, match="needs normalise=True"):
+        LocalGPPotential(kernel="dot", normalise=False).fit(frames)
+    with pytest.raises(ValueError, match="energy_noise_max"):
+        LocalGPPotential(energy_noise_max=0.0).fit(frames)

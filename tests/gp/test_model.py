@@ -9,7 +9,7 @@ from ase import Atoms
 from sciml.atoms import attach_labels
 from sciml.gp import GPCalculator, GPPotential, evaluate
 from sciml.gp.data import interleave_targets
-from sciml.gp.descriptors import Geometry, Permutations
+from sciml.gp.descriptors import Geometry, Permutations, inverse_distances
 from sciml.gp.hyperparameters import EnergyScale, param_names
 from sciml.gp.kernels import joint_covariance, squared_distances
 from sciml.gp.likelihood import nlml_hessian, profiled_nlml_and_gradient
@@ -39,9 +39,14 @@ def test_fit_attributes_and_trace(small_gp):
     assert set(tr["stage"]) == {"isotropic", "ard"} and gp.nlml_ <= gp.nlml_shared_
     assert {f"lengthscale[{g}]" for g in gp.length_scale_groups_} <= set(tr.columns)
     t = gp.laplace_.table()
-    assert list(t.index) == param_names(1, gp.length_scale_groups_) == [
+    # default: two Matérn components (a ratio of length-scales and a variance weight), descriptor r^-1/2
+    assert gp.n_scales == 2 and gp.descriptor_power == 0.5 and gp.n_tune == 50
+    assert len(gp.lengthscales_) == 2 and gp.lengthscales_[1] > gp.lengthscales_[0]
+    assert gp.variance_fractions_.sum() == pytest.approx(1.0)
+    assert list(t.index) == param_names(2, gp.length_scale_groups_) == [
         "log_lengthscale[C-C]", "log_lengthscale[C-O]", "log_lengthscale[C-H]", "log_lengthscale[H-O]",
-        "log_lengthscale[H-H]", "log_signal_std", "log_energy_noise", "log_force_noise", "mean_energy"]
+        "log_lengthscale[H-H]", "log_lengthscale_ratio_2", "log_weight_2", "log_signal_std", "log_energy_noise",
+        "log_force_noise", "mean_energy"]
     assert "Laplace" in gp.laplace_.summary()
     assert gp.lengthscale_ == pytest.approx(float(np.exp(np.log(gp.group_lengthscales_).mean())))
 
@@ -173,7 +178,8 @@ def test_hyperparameters_recovered_from_gp_prior_samples():
     determines the signal std and the energy noise (40 labels) only loosely (standard errors ~0.1-0.3)."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)  # lengthscale, signal std, energy noise, force noise, mean
     frames = _prior_sample(40, truth, seed=3)
-    gp = GPPotential(standardize=False, n_scales=1, length_scales="shared", n_tune=40, progress=False).fit(frames)
+    gp = GPPotential(standardize=False, n_scales=1, descriptor_power=1.0, length_scales="shared", n_tune=40,
+                     progress=False).fit(frames)
     est = dict(log_lengthscale=gp.lengthscale_, log_signal_std=gp.signal_std_, log_energy_noise=gp.energy_noise_,
                log_force_noise=gp.force_noise_)
     se = gp.laplace_.table()["std_err"]
@@ -189,7 +195,7 @@ def test_coverage_of_95_percent_interval_on_held_out_data():
     """Well-specified case (GP prior data): held-out force coverage must lie in [0.90, 0.99]."""
     truth = (0.5, 0.8, 0.02, 0.05, -2.0)
     frames = _prior_sample(70, truth, seed=5)
-    gp = GPPotential(standardize=False, n_scales=1, progress=False).fit(frames[:40])
+    gp = GPPotential(standardize=False, n_scales=1, descriptor_power=1.0, progress=False).fit(frames[:40])
     m = evaluate(gp, frames[40:])
     assert 0.90 <= m["forces_coverage_95"] <= 0.99, m
 
@@ -243,6 +249,34 @@ def test_calculator_results(small_gp, ethanol_frames):
     np.testing.assert_allclose(F, Fp[0])
     np.testing.assert_allclose(a.calc.results["forces_std"], Fs[0])
     assert a.calc.results["energy_std"] > 0
+
+
+def test_descriptor_power_model_forces_save_load(ethanol_frames, tmp_path):
+    """A non-default descriptor exponent is used consistently: forces = -grad E, save/load, old files = p 1."""
+    R = ethanol_frames[40].get_positions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = GPPotential(descriptor_power=2.0, noise_floor=1e-3, progress=False, laplace=False).fit(ethanol_frames[:8])
+        ref = GPPotential(descriptor_power=1.0, noise_floor=1e-3, progress=False, laplace=False).fit(ethanol_frames[:8])
+    x2, _ = inverse_distances(np.stack([a.positions for a in ethanol_frames[:8]]), jacobian=False, power=2.0)
+    np.testing.assert_allclose(gp._geo.X.numpy(), x2.numpy() * gp.feature_weights_, rtol=1e-12)
+    E, F, _, _ = gp.predict_positions(R[None], return_std=False)
+    np.testing.assert_allclose(F[0].ravel(), _fd_forces(gp, R, 1e-3), atol=1e-6 * max(1.0, np.abs(F).max()))
+    assert not np.allclose(F, ref.predict_positions(R[None], return_std=False)[1], rtol=1e-4)
+    path = gp.save(tmp_path / "p2.pt")
+    gp2 = GPPotential.load(path)
+    assert gp2.descriptor_power == 2.0
+    np.testing.assert_allclose(gp2.predict_positions(R[None], return_std=False)[1], F, rtol=1e-10, atol=1e-12)
+    state = torch.load(ref.save(tmp_path / "p1.pt"), weights_only=True)
+    del state["params"]["descriptor_power"]  # a file written before the option existed
+    torch.save(state, tmp_path / "old.pt")
+    old = GPPotential.load(tmp_path / "old.pt")
+    assert old.descriptor_power == 1.0
+    np.testing.assert_allclose(old.predict_positions(R[None], return_std=False)[1],
+                               ref.predict_positions(R[None], return_std=False)[1], rtol=1e-10, atol=1e-12)
+    for bad in (0, -0.5, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="descriptor_power"):
+            GPPotential(descriptor_power=bad, progress=False).fit(ethanol_frames[:4])
 
 
 def test_bad_inputs(ethanol_frames):
@@ -358,7 +392,7 @@ def test_fast_posterior_mean_equals_covariance_times_weights(small_gp, ethanol_f
 
     gp = small_gp
     pos = np.stack([a.get_positions() for a in ethanol_frames[40:45]])
-    g = Geometry.from_positions(pos, gp.feature_weights_)  # with ARD, the weights the kernel sees
+    g = Geometry.from_positions(pos, gp.feature_weights_, gp.descriptor_power)  # with ARD, the weights the kernel sees
     Ks = assemble(g, gp._geo, gp._perms, *gp._coeffs(g, gp._geo)).reshape(5 * 28, -1)
     ref = (Ks @ torch.from_numpy(gp.alpha_)).reshape(5, 28).numpy()
     E, F, _, _ = gp.predict_positions(pos, return_std=False)

@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--sgdml-python", default=bc.baseline_python("sgdml"))
     p.add_argument("--sigmas", type=int, nargs="+", help="sGDML grid (default: its own 10..90)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per fit process (s)")
+    p.add_argument("--std-frames", type=int, help="sciml side: predicted stds / coverage on the first K test frames "
+                   "(default: all 400; the errors always use all)")
     p.add_argument("--skip-sgdml", action="store_true")
     p.add_argument("--sgdml-full-grid", action="store_true",
                    help="sGDML fits every sigma of its grid (no early stop): the complete grid search")
@@ -135,7 +137,8 @@ def main(argv=None) -> int:
         sj.unlink(missing_ok=True)
         s = _run_json([sys.executable, str(HERE / "sciml_gp_side.py"), "--train", str(paths["train"]), "--test",
                        str(paths["test"]), "--valid", str(paths["valid"]), "--n-train", str(n), "--threads", str(a.threads), "--kernel", a.kernel,
-                       "--out", str(sj)] + ([] if a.length_scales is None else ["--length-scales", a.length_scales]), env, out / f"sciml_n{n}.log", sj, a.timeout)
+                       "--out", str(sj)] + ([] if a.length_scales is None else ["--length-scales", a.length_scales])
+                      + ([] if a.std_frames is None else ["--std-frames", str(a.std_frames)]), env, out / f"sciml_n{n}.log", sj, a.timeout)
         print(f"N={n} sciml: " + (s.get("infeasible") or
               f"F MAE {s['test']['forces_mae_meV_per_A']:.2f} meV/A, fit {s['fit_seconds']:.1f} s"), flush=True)
         if a.skip_sgdml:

@@ -111,11 +111,11 @@ def commands(a, paths: dict, train: Path, out: Path) -> dict[str, list[str]]:
     return {"sciml": sciml, "MACE": mace}
 
 
-def train_both(a, paths: dict, train: Path, out: Path) -> dict:
+def train_both(a, paths: dict, train: Path, out: Path, sides=("sciml", "MACE")) -> dict:
     env = _env(a.threads)
-    for f in list(out.glob("sciml_model*")) + [out / "mace"]:
+    for f in list(out.glob("sciml_model*")) + ([out / "mace"] if "MACE" in sides else []):
         shutil.rmtree(f) if f.is_dir() else f.unlink(missing_ok=True)
-    cmds = commands(a, paths, train, out)
+    cmds = {k: v for k, v in commands(a, paths, train, out).items() if k in sides}
     logs = {k: open(out / f"{k}_train.log", "w") for k in cmds}
     before = bc.loadavg()
     t0 = time.perf_counter()
@@ -143,16 +143,18 @@ def train_both(a, paths: dict, train: Path, out: Path) -> dict:
         "loadavg_before": before, "loadavg_after": bc.loadavg(), "loadavg_samples_during_training": samples,
         "wall_s": wall,
         "results": {"sciml": _last_json((out / "sciml_train.log").read_text()),
-                    "MACE": json.loads((out / "mace_train.json").read_text())["training"]},
+                    **({"MACE": json.loads((out / "mace_train.json").read_text())["training"]} if "MACE" in sides else {})},
     }
 
 
-def test_both(a, paths: dict, train: Path, out: Path) -> dict:
+def test_both(a, paths: dict, train: Path, out: Path, sides=("sciml", "MACE")) -> dict:
     env = _env(a.threads)
     stdout, m = _run([sys.executable, "-m", "sciml", "potential", "eval", "--model", _rel(out / "sciml_model.pt"),
                       "--data", _rel(paths["test"]), "--json", "--threads", str(a.threads), "--device", "cpu"],
                      env, out / "sciml_eval.log")
     res = {"sciml": {"test": _last_json(stdout), **m}}
+    if "MACE" not in sides:
+        return res
     _, m = _run([a.mace_python, _rel(HERE / "mace_baseline.py"), "--phase", "test", "--train", _rel(train), "--valid",
                  _rel(paths["valid"]), "--test", _rel(paths["test"]), "--workdir", _rel(out / "mace"), "--threads",
                  str(a.threads), "--out", _rel(out / "mace_test.json"), *MACE_ARGS], env, out / "mace_test.log")
@@ -174,12 +176,38 @@ def summary() -> str:
         tr = d["training"]
         loads = ", ".join(l for _, l in tr["loadavg_samples_during_training"][::6])
         for side in ("sciml", "MACE"):
+            if side == "MACE" and "mace_kept_from" in d:  # MACE trained in the earlier run: its load
+                loads = ", ".join(l for _, l in d["sciml_previous"]["loadavg_samples_during_training"][::6])
             t = d["test"][side]["test"]
             r = tr["results"][side]
             ep = f"{r['epochs']} / {r['steps']}" if side == "sciml" else f"{r['epochs_started']} / {r['optimizer_steps']}"
             vals = " | ".join(f"{t[k]:.{nd}f}" if k in t else "n/a" for k, _, nd in KEYS)
             lines.append(f"| {d['n_train']} | {side} | {vals} | {ep} | {loads} |")
+    kept = [f"{d['n_train']} frames: {d['mace_kept_from']['training_date']}" for d in docs if "mace_kept_from" in d]
+    if kept:
+        lines.append("\nMACE rows not rerun with the latest sciml run (sciml-only reruns), trained on " + "; ".join(kept) + ".")
     return "\n".join(lines)
+
+
+def keep_mace(result: dict, old_path: Path) -> None:
+    """Copy MACE's side (training record, test errors) from an earlier full run into ``result`` (sciml-only rerun),
+    with a note, and keep that run's sciml side as ``sciml_previous`` for the before/after comparison."""
+    old = json.loads(old_path.read_text())
+    if "MACE" not in old["test"]:
+        raise ValueError(f"{old_path} has no MACE results to keep")
+    prev = old.get("mace_kept_from") or {"run": old["run"], "training_date": old["training"]["date"],
+                                         "driver_command": old["training"]["driver_command"]}
+    tr = result["training"]
+    tr["results"]["MACE"] = old["training"]["results"]["MACE"]
+    tr["wall_s"]["MACE"] = old["training"]["wall_s"]["MACE"]
+    result["test"]["MACE"] = old["test"]["MACE"]
+    result["mace_kept_from"] = {**prev, "note": "MACE was not rerun (its code and settings did not change): its "
+                                "training record and test errors are those of this earlier side-by-side run"}
+    result["sciml_previous"] = {
+        "run": old["run"], "sciml_config": old["sciml_config"], "training_date": old["training"]["date"],
+        "steps": old["training"]["results"]["sciml"]["steps"], "epochs": old["training"]["results"]["sciml"]["epochs"],
+        "loadavg_samples_during_training": old["training"]["loadavg_samples_during_training"],
+        "test": old["test"]["sciml"]["test"]}
 
 
 def main(argv=None) -> int:
@@ -196,6 +224,10 @@ def main(argv=None) -> int:
     p.add_argument("--train-only", action="store_true",
                    help="train both sides (the timed, concurrent part) and stop; score later with --skip-train")
     p.add_argument("--summary", action="store_true", help="print/write the table of all sizes and exit")
+    p.add_argument("--sciml-only", action="store_true",
+                   help="train and score sciml only; MACE's training record and test errors are kept from the existing "
+                        "results/compare_potentials_alloys_n{N}.json (marked there), whose sciml figures are kept as "
+                        "'sciml_previous'")
     a = p.parse_args(argv)
     if a.summary:
         from sciml._io import atomic_write_text
@@ -210,16 +242,19 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"n_train": a.n_train, "data": {k: _rel(v) for k, v in paths.items()}, "train_file": _rel(train),
                     "sciml_config": (a.sciml_config.read_text()), "mace_args": MACE_ARGS, "threads": a.threads}
+    sides = ("sciml",) if a.sciml_only else ("sciml", "MACE")
     if a.skip_train:
         result["training"] = json.loads((out / "training.json").read_text())
     else:
-        result["training"] = train_both(a, paths, train, out)
+        result["training"] = train_both(a, paths, train, out, sides)
         bc.write_json(out / "training.json", result["training"], echo=False)
         if a.train_only:
-            print(json.dumps({k: result["training"]["results"][k] for k in ("sciml", "MACE")}, indent=1, default=str))
+            print(json.dumps({k: result["training"]["results"][k] for k in sides}, indent=1, default=str))
             print("trained; score with --skip-train:", _rel(out))
             return 0
-    result["test"] = test_both(a, paths, train, out)
+    result["test"] = test_both(a, paths, train, out, sides)
+    if a.sciml_only:
+        keep_mace(result, bc.RESULTS_DIR / f"compare_potentials_alloys_n{a.n_train}.json")
     path = bc.save_result(f"compare_potentials_alloys_n{a.n_train}", result, threads=a.threads)
     print(json.dumps({k: {m: v["test"].get(m) for m, _, _ in KEYS} for k, v in result["test"].items()}, indent=1))
     print("raw results:", _rel(path))

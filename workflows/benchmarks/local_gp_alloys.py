@@ -116,6 +116,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", type=Path, default=bc.WORK_DIR / "local_gp_alloys")
     p.add_argument("--result-name", default="local_gp_alloys")
+    p.add_argument("--model-kwargs", type=json.loads, default={},
+                   help='further LocalGPPotential arguments as JSON, e.g. \'{"normalise": false, "l_max": 0}\' '
+                        '(chosen with local_gp_alloy_tuning.py on train/valid only)')
     p.add_argument("--baselines", action="store_true", help="also train sciml.potentials and MACE for each N with "
                    "the local GP's fit time as budget (compare_potentials.py)")
     a = p.parse_args(argv)
@@ -137,7 +140,7 @@ def main(argv=None) -> int:
     doc = dict(command=" ".join([os.path.basename(sys.executable)] + sys.argv), threads=a.threads,
                loadavg_start=bc.loadavg(), run_info=bc.run_info(a.threads),
                n_train_pool=len(train_all), n_valid=len(valid), n_test=len(test), n_sparse=a.n_sparse,
-               cutoff=a.cutoff, sizes={}, md={})
+               cutoff=a.cutoff, model_kwargs=a.model_kwargs, sizes={}, md={})
     model = None
     for n in a.sizes:
         train = train_all[:: max(1, len(train_all) // n)][:n]
@@ -145,8 +148,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = LocalGPPotential(n_sparse=a.n_sparse, cutoff=a.cutoff, n_tune=a.n_tune,
-                                     progress=False).fit(train)
+            model = LocalGPPotential(**{"n_sparse": a.n_sparse, "cutoff": a.cutoff, "n_tune": a.n_tune,
+                                        "progress": False, **a.model_kwargs}).fit(train)
         fit_s = time.perf_counter() - t0
         rss_fit = _rss_gb()
         cal = model.calibrate(valid)

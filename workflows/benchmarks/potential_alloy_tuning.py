@@ -126,6 +126,8 @@ def main(argv=None) -> int:
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--write-best", type=Path, metavar="YAML",
                    help="write the best screened configuration (at --budget-cpu, --n-train) to YAML and exit")
+    p.add_argument("--collect", nargs="+", metavar="NAME",
+                   help="add the finished worker results of these candidates (a stopped driver) to the results JSON")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -134,6 +136,13 @@ def main(argv=None) -> int:
         return worker(a)
     if a.write_best:
         write_best(a.write_best, a.budget_cpu, a.n_train)
+        return 0
+    if a.collect:  # workers whose driver was stopped: their own JSON files are complete
+        outs = {n: a.work_dir / f"{n}_n{a.n_train}_b{a.budget_cpu:g}.json" for n in a.collect}
+        docs = {n: finished(n, out, "not recorded (collected after the driver stopped)") for n, out in outs.items()}
+        for d in docs.values():
+            d["collected"] = "trained by a driver that was stopped while its workers ran; 'command' is the collecting one"
+        merge_results(docs, a.n_train, a.budget_cpu)
         return 0
     import yaml
 
@@ -162,23 +171,33 @@ def main(argv=None) -> int:
             if proc.returncode != 0:
                 print(f"{n}: failed ({proc.returncode}), see {out.with_suffix('.log')}", flush=True)
                 continue
-            doc = json.loads(out.read_text())
-            doc.pop("history")
-            doc["loadavg_start_end"] = [load0, bc.loadavg()]
-            doc["command"] = bc.run_info()["command"]
-            done[n] = doc
-            v = doc["valid"]
-            print(f"{n:28s} n={doc['n_train']:5d} steps {doc['steps']:6d} ep {doc['epochs']:3d} cpu {doc['train_cpu_s']:6.0f}"
-                  f" wall {doc['train_wall_s']:6.0f} | valid E {v['energy_mae_meV_per_atom']:.3f} meV/atom"
-                  f" F {v['forces_mae_meV_per_A']:.3f} meV/Å S {v.get('stress_mae_GPa', float('nan')):.4f} GPa", flush=True)
+            done[n] = finished(n, out, load0)
+            merge_results({n: done[n]}, a.n_train, a.budget_cpu)  # saved as each candidate finishes
+    return 0
+
+
+def merge_results(done: dict, n_train: int, budget: float) -> None:
+    """Add (or replace: same name, training size and budget) the finished runs ``done`` in the results JSON."""
     path = bc.RESULTS_DIR / f"{RESULT}.json"
     old = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    keep = [r for r in old.get("runs", []) if not (r["name"] in done and r["n_train"] == a.n_train
-                                                     and r["budget_cpu_s"] == a.budget_cpu)]
+    keep = [r for r in old.get("runs", []) if not (r["name"] in done and r["n_train"] == n_train
+                                                     and r["budget_cpu_s"] == budget)]
     runs = keep + [{"name": n, **d} for n, d in done.items()]
     bc.save_result(RESULT, {"split": "split_by_trajectory(load_alloys('full'), 1000, 100, seed=0): train/valid only",
                             "runs": runs}, threads=1)
-    return 0
+
+
+def finished(name: str, out: Path, load0) -> dict:
+    """The summary of one finished worker (its JSON without the validation history), printed."""
+    doc = json.loads(out.read_text())
+    doc.pop("history")
+    doc["loadavg_start_end"] = [load0, bc.loadavg()]
+    doc["command"] = bc.run_info()["command"]
+    v = doc["valid"]
+    print(f"{name:28s} n={doc['n_train']:5d} steps {doc['steps']:6d} ep {doc['epochs']:3d} cpu {doc['train_cpu_s']:6.0f}"
+          f" wall {doc['train_wall_s']:6.0f} | valid E {v['energy_mae_meV_per_atom']:.3f} meV/atom"
+          f" F {v['forces_mae_meV_per_A']:.3f} meV/Å S {v.get('stress_mae_GPa', float('nan')):.4f} GPa", flush=True)
+    return doc
 
 
 if __name__ == "__main__":
