@@ -24,7 +24,9 @@ written to bench-data/local_gp_alloys/ so that any figure can be redone from the
   ``baselines`` in this script's JSON. (Its MD figures are for ethanol boxes; the alloy MD speed of
   the neural models is not measured here.)
 
-FLARE: PyPI has ``mir-flare`` 1.4.0 only as a source distribution (a C++ build); it is not run here.
+FLARE: PyPI has ``mir-flare`` 1.4.0 only as a source distribution (a C++ build that fetches its dependencies
+from GitHub); ``flare_build.sh`` builds it from registry packages into ``.venv-flare`` and ``flare_alloys.py``
+runs its sparse GP on this split (written by ``flare_alloys_split.py``); not run by this script.
 """
 from __future__ import annotations
 
