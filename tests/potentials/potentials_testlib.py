@@ -25,3 +25,15 @@ def random_rotation(seed: int) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     return Rotation.random(random_state=seed).as_matrix()
+
+
+def random_labelled_graph(atoms, model, rng):
+    """The graph of ``atoms`` with random energy/force/stress labels (for loss and gradient comparisons)."""
+    from sciml.potentials import atoms_to_graph
+
+    g = atoms_to_graph(atoms, model.cutoff, model.species)
+    g.energy = torch.tensor([-3.0 * len(atoms)], dtype=torch.float64)
+    g.forces = torch.tensor(rng.normal(size=(len(atoms), 3)))
+    g.stress = torch.tensor(rng.normal(scale=0.01, size=(1, 3, 3)))
+    g.has_stress = torch.tensor([True])
+    return g

@@ -12,7 +12,7 @@ from sciml.potentials.edge_pairs import edge_pairs
 from sciml.potentials.graph import collate
 from sciml.potentials.loss import batch_loss
 
-from potentials_testlib import tiny_model
+from potentials_testlib import random_labelled_graph, tiny_model
 
 
 def _small_cell():
@@ -72,12 +72,7 @@ def test_pair_radial_training_gradients_unchanged():
     graphs = []
     for k in range(2):
         a = _alloy(k + 2)
-        g = atoms_to_graph(a, m.cutoff, m.species)
-        g.energy = torch.tensor([-3.0 * len(a)], dtype=torch.float64)
-        g.forces = torch.tensor(rng.normal(size=(len(a), 3)))
-        g.stress = torch.tensor(rng.normal(scale=0.01, size=(1, 3, 3)))
-        g.has_stress = torch.tensor([True])
-        graphs.append(g)
+        graphs.append(random_labelled_graph(a, m, rng))
     counts = (2, sum(3 * int(g.n_atoms[0]) for g in graphs), 18)
     m.train()
     grads = []

@@ -7,11 +7,10 @@ import torch
 from ase.build import bulk
 from e3nn.nn import FullyConnectedNet
 
-from sciml.potentials import atoms_to_graph
 from sciml.potentials.loss import batch_loss
 from sciml.potentials.radial import RadialMLP
 
-from potentials_testlib import tiny_model
+from potentials_testlib import random_labelled_graph, tiny_model
 
 
 @pytest.mark.parametrize("out_act", [False, True])
@@ -49,12 +48,7 @@ def test_model_training_gradients_unchanged_by_radial_mlp():
         a = bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 1, 1))
         a.numbers = rng.choice([29, 46, 79], size=len(a))
         a.positions += rng.normal(scale=0.1, size=a.positions.shape)
-        g = atoms_to_graph(a, m.cutoff, m.species)
-        g.energy = torch.tensor([-3.0 * len(a)], dtype=torch.float64)
-        g.forces = torch.tensor(rng.normal(size=(len(a), 3)))
-        g.stress = torch.tensor(rng.normal(scale=0.01, size=(1, 3, 3)))
-        g.has_stress = torch.tensor([True])
-        frames.append(g)
+        frames.append(random_labelled_graph(a, m, rng))
     counts = (2, sum(3 * int(g.n_atoms[0]) for g in frames), 18)
 
     def loss_and_grads():

@@ -51,6 +51,14 @@ def ensure_split(data_dir: Path, dataset: str = "ethanol_gfn2_500K") -> dict[str
     return paths
 
 
+def load_train_valid(data_dir: Path, dataset: str = "ethanol_gfn2_500K") -> tuple[list, list]:
+    """The training pool and the validation frames of :func:`ensure_split` (never the test frames)."""
+    from ase.io import read
+
+    paths = ensure_split(data_dir, dataset)
+    return read(paths["train"], index=":"), read(paths["valid"], index=":")
+
+
 def _env(threads: int) -> dict:
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

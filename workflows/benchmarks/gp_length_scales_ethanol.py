@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_common as bc  # noqa: E402
-from compare_gp import ensure_split  # noqa: E402
+from compare_gp import load_train_valid  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -29,14 +29,10 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     import numpy as np
     import torch
-    from ase.io import read
-
     from sciml.gp import GPPotential
 
     torch.set_num_threads(1)
-    paths = ensure_split(a.data_dir, "ethanol_gfn2_500K")
-    train_all = read(paths["train"], index=":")
-    valid = read(paths["valid"], index=":")
+    train_all, valid = load_train_valid(a.data_dir)
     rows = []
     for n in a.n_train:
         for opt in a.options:
