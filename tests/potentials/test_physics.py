@@ -338,3 +338,50 @@ def test_unprojected_frequencies_match_ase_vibrations(tmp_path):
     big = np.abs(ref) > 100.0  # the soft (translation/rotation) modes are noise in ASE's finite differences
     assert big.sum() >= 3
     np.testing.assert_allclose(ours[big], ref[big], rtol=1e-4)
+
+
+def test_invariant_lmax0_model_symmetries_forces_and_stress():
+    """The l = 0 model (scalar hidden features only; the alloy benchmark's configuration): energy
+    invariant under rotation, reflection, translation and permutation; forces = central differences of
+    the energy; stress = strain derivative of the energy on a 4-element triclinic cell."""
+    m = tiny_model(lmax=0, seed=4)
+    assert all(ir.l == 0 for layer in m.layers for _, ir in layer.irreps_out)
+    a = _ethanol()
+    ref = _ef(m, a)
+    assert abs(ref["energy"]) > 0.1 and np.abs(ref["forces"]).max() > 1e-3
+    R = random_rotation(8)
+    perm = np.arange(len(a))
+    h_idx = np.where(a.numbers == 1)[0]
+    perm[h_idx] = h_idx[::-1]
+    for name, b in {"rotation": None, "reflection": None, "translation": None, "permutation": a[perm]}.items():
+        if b is None:
+            b = a.copy()
+            b.positions = {"rotation": a.positions @ R.T, "reflection": a.positions * np.array([1.0, -1.0, 1.0]),
+                           "translation": a.positions + np.array([2.1, -0.3, 5.0])}[name]
+        assert abs(_ef(m, b)["energy"] - ref["energy"]) <= 1e-10 * abs(ref["energy"]), name
+    b = a.copy()
+    b.positions = a.positions @ R.T
+    np.testing.assert_allclose(_ef(m, b)["forces"], ref["forces"] @ R.T, atol=1e-11 * np.abs(ref["forces"]).max())
+    step = 1e-4
+    for i in (0, 3, 8):
+        for k in range(3):
+            ap, am = a.copy(), a.copy()
+            ap.positions[i, k] += step
+            am.positions[i, k] -= step
+            fd = -(_ef(m, ap)["energy"] - _ef(m, am)["energy"]) / (2 * step)
+            assert abs(fd - ref["forces"][i, k]) < 1e-7 + 1e-6 * abs(ref["forces"][i, k]), (i, k)
+    mp = tiny_model(species=(13, 29, 46, 79), cutoff=4.5, seed=5, lmax=0)
+    c = _triclinic_alloy()
+    S = _ef(mp, c, stress=True)["stress"]
+    assert np.abs(S).max() > 1e-4
+    V, h = c.get_volume(), 1e-5
+    for (p, q) in [(0, 0), (1, 2), (0, 1)]:
+        eps = np.zeros((3, 3))
+        eps[p, q] = eps[q, p] = h
+        es = []
+        for sgn in (1, -1):
+            b = c.copy()
+            b.set_cell(c.cell.array @ (np.eye(3) + sgn * eps), scale_atoms=True)
+            es.append(_ef(mp, b)["energy"])
+        dEde = (es[0] - es[1]) / (2 * h) / (2.0 if p != q else 1.0)
+        assert abs(dEde / V - S[p, q]) < 1e-8 + 1e-6 * abs(S[p, q]), (p, q)

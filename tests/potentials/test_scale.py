@@ -30,7 +30,8 @@ def _max_abs(a, b) -> float:
     return float((a - b).detach().abs().max())
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(num_layers=3), dict(num_layers=3, lmax=1), dict(tensor_product="e3nn")])
+@pytest.mark.parametrize("kw", [dict(), dict(num_layers=3), dict(num_layers=3, lmax=1), dict(lmax=0),
+                                dict(tensor_product="e3nn")])
 @pytest.mark.parametrize("max_edges", [1, 37, 500, 10**9])
 def test_chunked_equals_one_pass(kw, max_edges):
     m = tiny_model(species=ALLOY, **kw)

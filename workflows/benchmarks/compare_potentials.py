@@ -177,7 +177,7 @@ def summary() -> str:
         loads = ", ".join(l for _, l in tr["loadavg_samples_during_training"][::6])
         for side in ("sciml", "MACE"):
             if side == "MACE" and "mace_kept_from" in d:  # MACE trained in the earlier run: its load
-                loads = ", ".join(l for _, l in d["sciml_previous"]["loadavg_samples_during_training"][::6])
+                loads = ", ".join(l for _, l in d["mace_kept_from"]["loadavg_samples_during_training"][::6])
             t = d["test"][side]["test"]
             r = tr["results"][side]
             ep = f"{r['epochs']} / {r['steps']}" if side == "sciml" else f"{r['epochs_started']} / {r['optimizer_steps']}"
@@ -197,6 +197,9 @@ def keep_mace(result: dict, old_path: Path) -> None:
         raise ValueError(f"{old_path} has no MACE results to keep")
     prev = old.get("mace_kept_from") or {"run": old["run"], "training_date": old["training"]["date"],
                                          "driver_command": old["training"]["driver_command"]}
+    if "loadavg_samples_during_training" not in prev:  # MACE's own (side-by-side) run: its load samples
+        src = old["training"] if "mace_kept_from" not in old else old["sciml_previous"]
+        prev = {**prev, "loadavg_samples_during_training": src["loadavg_samples_during_training"]}
     tr = result["training"]
     tr["results"]["MACE"] = old["training"]["results"]["MACE"]
     tr["wall_s"]["MACE"] = old["training"]["wall_s"]["MACE"]
