@@ -197,7 +197,8 @@ def keep_mace(result: dict, old_path: Path) -> None:
         raise ValueError(f"{old_path} has no MACE results to keep")
     prev = old.get("mace_kept_from") or {"run": old["run"], "training_date": old["training"]["date"],
                                          "driver_command": old["training"]["driver_command"]}
-    if "loadavg_samples_during_training" not in prev:  # MACE's own (side-by-side) run: its load samples
+    if "loadavg_samples_during_training" not in prev:  # the load samples of MACE's own (side-by-side) run:
+        # ``old`` is that run, or a first sciml-only rerun written before this field, whose sciml_previous it is
         src = old["training"] if "mace_kept_from" not in old else old["sciml_previous"]
         prev = {**prev, "loadavg_samples_during_training": src["loadavg_samples_during_training"]}
     tr = result["training"]
