@@ -233,6 +233,12 @@ def eval_scaling(calc, ns_per_side=(2, 3, 4, 5, 6), repeats: int = 3, seed: int 
 EV_PER_A3_TO_GPA = 160.21766208  # as sciml.metrics
 
 
+def errors_on(frames, pred_E, pred_F) -> dict[str, float]:
+    """:func:`errors` of predicted energies and forces against the labels of the ASE ``frames``."""
+    return errors(pred_E, list(pred_F), [a.get_potential_energy() for a in frames], [a.get_forces() for a in frames],
+                  [len(a) for a in frames])
+
+
 def errors(pred_E, pred_F, ref_E, ref_F, n_atoms, pred_S=None, ref_S=None) -> dict[str, float]:
     """Energy/force (and stress) errors in meV, meV/Å (GPa), with the keys of :mod:`sciml.metrics`.
 

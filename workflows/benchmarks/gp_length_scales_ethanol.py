@@ -40,8 +40,7 @@ def main(argv=None) -> None:
             gp = GPPotential(length_scales=opt, progress=False).fit(train_all[:n])
             fit_s = time.perf_counter() - t0
             E, F, _, _ = gp.predict(valid, return_std=False)
-            errs = bc.errors(E, list(F), [x.get_potential_energy() for x in valid], [x.get_forces() for x in valid],
-                             [len(x) for x in valid])
+            errs = bc.errors_on(valid, E, F)
             row = dict(n_train=n, length_scales=opt, nlml_tuning_subset=gp.nlml_, nlml_shared=gp.nlml_shared_,
                        n_tune=gp.n_tune, valid=errs, fit_seconds=fit_s, loadavg_before=load0, loadavg_after=bc.loadavg(),
                        lengthscale=gp.lengthscale_,

@@ -60,8 +60,7 @@ def main(argv=None) -> None:
             gp = GPPotential(progress=False, laplace=False, **kwargs).fit(train_all[:n])
             fit_s = time.perf_counter() - t0
             E, F, _, _ = gp.predict(valid, return_std=False)
-            errs = bc.errors(E, list(F), [x.get_potential_energy() for x in valid], [x.get_forces() for x in valid],
-                             [len(x) for x in valid])
+            errs = bc.errors_on(valid, E, F)
             row = dict(n_train=n, config=text, params={k: v for k, v in gp.get_params().items() if k != "progress"},
                        nlml_tuning_subset=gp.nlml_, nlml_shared=gp.nlml_shared_, n_tune_used=len(gp.tune_indices_),
                        valid=errs, fit_seconds=fit_s, tune_seconds=gp.tune_time_, converged=gp.converged_,

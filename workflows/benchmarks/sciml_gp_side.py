@@ -57,8 +57,7 @@ def main(argv=None) -> int:
     calibration = gp.calibrate(read(a.valid, index=":")) if a.valid else None
 
     (E, F, _, _), m_pred = bc.measure(lambda: gp.predict(test, return_std=False))
-    errs = bc.errors(E, list(F), [at.get_potential_energy() for at in test], [at.get_forces() for at in test],
-                     [len(at) for at in test])
+    errs = bc.errors_on(test, E, F)
     std_test = test if a.std_frames is None else test[: a.std_frames]
     (E2, F2, Es, Fs), m_pred_std = bc.measure(lambda: gp.predict(std_test, return_std=True))
     refF = np.array([at.get_forces() for at in std_test])

@@ -187,8 +187,7 @@ def run_one(a) -> dict:
     R = np.array([at.get_positions().ravel() for at in test])
     (E, F), m_pred = bc.measure(lambda: gdml.predict(R))
     F = F.reshape(len(test), -1, 3)
-    errs = bc.errors(E, list(F), [at.get_potential_energy() for at in test], [at.get_forces() for at in test],
-                     [len(at) for at in test])
+    errs = bc.errors_on(test, E, F)
     n_single = min(a.n_single, len(test))
 
     def single():
