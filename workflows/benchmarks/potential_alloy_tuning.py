@@ -17,7 +17,14 @@ appended (one entry per name, budget and training size) to ``results/potential_a
     python workflows/benchmarks/potential_alloy_tuning.py --budget-cpu 300 --write-best \
         workflows/benchmarks/configs/sciml_alloys.yaml
 
-writes the configuration of the best screened candidate (at that budget and training size) as the
+    python workflows/benchmarks/potential_alloy_tuning.py --budget-curve l0_c55_bs2_st2
+
+fits ``error = a * (CPU seconds)^b`` (least squares in log-log) to the validation errors of one candidate
+screened at several budgets and prints the budget each issue-14 goal would need if the power law held, and if the local exponent
+of the last two budgets held (when the curve flattens, both are lower bounds);
+``results/potential_alloy_budget_curve.json``. The curve is the evidence of what one CPU core can do.
+
+``--write-best`` writes the configuration of the best screened candidate (at that budget and training size) as the
 benchmark configuration. "Best" is the smallest sum of the three validation errors, each divided by
 its issue-14 goal (forces / 3.0 meV/Å + stress / 0.03 GPa + energy / 2.0 meV/atom), so that no one
 error dominates by its units.
@@ -80,6 +87,46 @@ def write_best(path: Path, budget: float, n_train: int) -> dict:
     return best
 
 
+def budget_curve(name: str, n_train: int) -> dict:
+    """Power-law fits ``error = a * budget^b`` of the validation errors of ``name`` over its screened budgets."""
+    import numpy as np
+
+    doc = json.loads((bc.RESULTS_DIR / f"{RESULT}.json").read_text())
+    runs = sorted((r for r in doc["runs"] if r["name"] == name and r["n_train"] == n_train),
+                  key=lambda r: r["budget_cpu_s"])
+    if len(runs) < 3:
+        raise ValueError(f"{name!r} at n_train {n_train} was screened at {len(runs)} budgets; a curve needs >= 3")
+    budgets = np.array([r["budget_cpu_s"] for r in runs], float)
+    fits = {}
+    print(f"{name}, n_train {n_train}: validation errors by CPU budget")
+    print("  budget (CPU-s) " + " ".join(f"{b:9.0f}" for b in budgets))
+    for key, goal in GOALS.items():
+        err = np.array([r["valid"][key] for r in runs], float)
+        b, log_a = np.polyfit(np.log(budgets), np.log(err), 1)
+        need = float(np.exp((np.log(goal) - log_a) / b)) if b < 0 else float("inf")
+        # local exponents between consecutive budgets, and the goal extrapolated from the last two budgets
+        local = np.diff(np.log(err)) / np.diff(np.log(budgets))
+        last = float(local[-1])
+        met = budgets[err <= goal]
+        if met.size:  # reached within the screened budgets: the smallest budget that reached it
+            need_last = float(met[0])
+        else:
+            need_last = float(budgets[-1] * (goal / err[-1]) ** (1.0 / last)) if last < 0 else float("inf")
+        fits[key] = {"errors": err.tolist(), "exponent": float(b), "prefactor": float(np.exp(log_a)), "goal": goal,
+                     "budget_for_goal_cpu_s": need, "local_exponents": local.tolist(),
+                     "budget_for_goal_from_last_two_cpu_s": need_last, "reached_within_screened_budgets": bool(met.size)}
+        print(f"  {key:26s}" + " ".join(f"{e:9.4g}" for e in err)
+              + f" | exponent {b:+.3f} (local {', '.join(f'{x:+.2f}' for x in local)}); goal {goal:g}: "
+              + (f"reached at {need_last:,.0f} CPU-s" if met.size else
+                 f"~{need:,.0f} CPU-s by the fit, ~{need_last:,.0f} from the last two budgets"))
+    out = {"name": name, "n_train": n_train, "budgets_cpu_s": budgets.tolist(),
+           "steps": [r["steps"] for r in runs], "epochs": [r["epochs"] for r in runs],
+           "loadavg_start_end": [r.get("loadavg_start_end") for r in runs], "fits": fits,
+           "note": "validation split only; the extrapolation assumes the power law of the screened budgets holds"}
+    bc.save_result("potential_alloy_budget_curve", out, threads=1)
+    return out
+
+
 def worker(a) -> int:
     """Train one candidate for ``--budget-cpu`` CPU seconds; write its validation errors."""
     import torch
@@ -126,6 +173,8 @@ def main(argv=None) -> int:
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--write-best", type=Path, metavar="YAML",
                    help="write the best screened configuration (at --budget-cpu, --n-train) to YAML and exit")
+    p.add_argument("--budget-curve", metavar="NAME",
+                   help="fit error vs CPU budget for one candidate screened at >= 3 budgets (at --n-train) and exit")
     p.add_argument("--collect", nargs="+", metavar="NAME",
                    help="add the finished worker results of these candidates (a stopped driver) to the results JSON")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -136,6 +185,9 @@ def main(argv=None) -> int:
         return worker(a)
     if a.write_best:
         write_best(a.write_best, a.budget_cpu, a.n_train)
+        return 0
+    if a.budget_curve:
+        budget_curve(a.budget_curve, a.n_train)
         return 0
     if a.collect:  # workers whose driver was stopped: their own JSON files are complete
         outs = {n: a.work_dir / f"{n}_n{a.n_train}_b{a.budget_cpu:g}.json" for n in a.collect}
