@@ -22,7 +22,7 @@ appended (one entry per name, budget and training size) to ``results/potential_a
 fits ``error = a * (CPU seconds)^b`` (least squares in log-log) to the validation errors of one candidate
 screened at several budgets and prints the budget each issue-14 goal would need if the power law held, and if the local exponent
 of the last two budgets held (when the curve flattens, both are lower bounds);
-``results/potential_alloy_budget_curve.json``. The curve is the evidence of what one CPU core can do.
+``results/potential_alloy_budget_curve.json`` (``_n200.json`` and so on for other ``--n-train``). The curve is the evidence of what one CPU core can do.
 
 ``--write-best`` writes the configuration of the best screened candidate (at that budget and training size) as the
 benchmark configuration. "Best" is the smallest sum of the three validation errors, each divided by
@@ -123,7 +123,7 @@ def budget_curve(name: str, n_train: int) -> dict:
            "steps": [r["steps"] for r in runs], "epochs": [r["epochs"] for r in runs],
            "loadavg_start_end": [r.get("loadavg_start_end") for r in runs], "fits": fits,
            "note": "validation split only; the extrapolation assumes the power law of the screened budgets holds"}
-    bc.save_result("potential_alloy_budget_curve", out, threads=1)
+    bc.save_result("potential_alloy_budget_curve" + ("" if n_train == 1000 else f"_n{n_train}"), out, threads=1)
     return out
 
 
