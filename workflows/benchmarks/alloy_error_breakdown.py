@@ -67,13 +67,7 @@ def main(argv=None) -> int:
 
     frames = read_frames(alloy_split(a.data_dir)["test"])
     calc = SciMLCalculator(a.model, dtype=a.dtype)
-    pred = {"E": [], "F": [], "S": []}
-    for at in frames:
-        b = at.copy()
-        b.calc = calc
-        pred["E"].append(b.get_potential_energy())
-        pred["F"].append(b.get_forces())
-        pred["S"].append(b.get_stress())
+    pred = dict(zip("EFS", bc.predict(calc, frames, stress=True)))
     groups: dict[str, list[int]] = {"all": list(range(len(frames)))}
     for i, at in enumerate(frames):
         for key in (f"kind {at.info['kind']}", band_name(float(at.info["temperature_K"]))):

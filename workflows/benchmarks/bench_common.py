@@ -267,6 +267,19 @@ def errors(pred_E, pred_F, ref_E, ref_F, n_atoms, pred_S=None, ref_S=None) -> di
     return out
 
 
+def predict(calc, frames, stress: bool = False) -> tuple[list, list, list]:
+    """Energies, forces (and stress, Voigt) of ``calc`` on copies of ``frames``: ``(E, F, S)``, S empty without ``stress``."""
+    pred_E, pred_F, pred_S = [], [], []
+    for at in frames:
+        b = at.copy()
+        b.calc = calc
+        pred_E.append(b.get_potential_energy())
+        pred_F.append(b.get_forces())
+        if stress:
+            pred_S.append(b.get_stress())
+    return pred_E, pred_F, pred_S
+
+
 def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
     """Errors of an ASE calculator on every frame of ``test_path`` plus the timing of the loop.
 
@@ -276,18 +289,7 @@ def test_errors(calc, test_path: str | Path) -> dict[str, Any]:
 
     test = read(test_path, index=":")
     with_stress = all(at.pbc.all() and "stress" in (at.calc.results if at.calc else {}) for at in test)
-    pred_E, pred_F, pred_S = [], [], []
-
-    def _predict():
-        for at in test:
-            b = at.copy()
-            b.calc = calc
-            pred_E.append(b.get_potential_energy())
-            pred_F.append(b.get_forces())
-            if with_stress:
-                pred_S.append(b.get_stress())
-
-    _, m = measure(_predict)
+    (pred_E, pred_F, pred_S), m = measure(lambda: predict(calc, test, with_stress))
     ref_E = [at.get_potential_energy() for at in test]
     ref_F = [at.get_forces() for at in test]
     ref_S = [at.get_stress() for at in test] if with_stress else None

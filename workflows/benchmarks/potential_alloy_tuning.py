@@ -92,8 +92,9 @@ def budget_curve(name: str, n_train: int) -> dict:
     import numpy as np
 
     doc = json.loads((bc.RESULTS_DIR / f"{RESULT}.json").read_text())
-    runs = sorted((r for r in doc["runs"] if r["name"] == name and r["n_train"] == n_train),
-                  key=lambda r: r["budget_cpu_s"])
+    # a run that stopped before its budget (early stopping) is not a point of the curve
+    runs = sorted((r for r in doc["runs"] if r["name"] == name and r["n_train"] == n_train
+                   and r.get("stop_reason") != "early_stopping"), key=lambda r: r["budget_cpu_s"])
     if len(runs) < 3:
         raise ValueError(f"{name!r} at n_train {n_train} was screened at {len(runs)} budgets; a curve needs >= 3")
     budgets = np.array([r["budget_cpu_s"] for r in runs], float)
